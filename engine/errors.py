@@ -1,0 +1,157 @@
+"""The engine's errors: one small hierarchy, each carrying what a person needs to act.
+
+PathwayError
+├── DefinitionInvalid      a diagram that cannot be deployed (problems: list of Problem)
+├── DefinitionNotFound     no deployed version of that pathway
+├── CaseNotFound           no case with that id
+├── CaseClosed             the case has ended or was cancelled
+├── TaskNotReady           the step is not ready (ready: the steps that are)
+├── MessageNotExpected     the case is not waiting for that message now
+├── InvalidTaskData        form data refused (errors: list of FieldError)
+├── VersionConflict        the case changed since the caller saw it
+├── DeadlineNotFound       no waiting deadline of that kind on the case
+├── ScenarioInvalid        a scenario file that cannot be run
+└── ExecutionFailed        the diagram failed while running (an expression, a decision)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PathwayError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a diagram: where it is and what to change."""
+
+    file: str
+    message: str
+    element_id: str | None = None
+    line: int | None = None
+    fix: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line:
+            where += f":{self.line}"
+        if self.element_id:
+            where += f" [{self.element_id}]"
+        text = f"{where}: {self.message}"
+        if self.fix:
+            text += f" ({self.fix})"
+        return text
+
+
+class DefinitionInvalid(PathwayError):
+    """A diagram has problems that stop it from being deployed."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems) or "invalid definition")
+
+
+class DefinitionNotFound(PathwayError):
+    """No deployed definition matches the request."""
+
+    def __init__(self, pathway: str) -> None:
+        self.pathway = pathway
+        super().__init__(f"no deployed pathway '{pathway}'")
+
+
+class CaseNotFound(PathwayError):
+    """No case has the given id."""
+
+    def __init__(self, case_id: str) -> None:
+        self.case_id = case_id
+        super().__init__(f"case {case_id} not found")
+
+
+class CaseClosed(PathwayError):
+    """The case is no longer active."""
+
+    def __init__(self, case_id: str, status: str) -> None:
+        self.case_id = case_id
+        self.status = status
+        super().__init__(f"case {case_id} is {status}; nothing more can be done on it")
+
+
+class TaskNotReady(PathwayError):
+    """A step was named that is not ready on the case."""
+
+    def __init__(self, case_id: str, task: str, ready: list[str]) -> None:
+        self.case_id = case_id
+        self.task = task
+        self.ready = ready
+        listed = ", ".join(ready) if ready else "none"
+        super().__init__(f"step '{task}' is not ready on case {case_id}; ready steps: {listed}")
+
+
+class MessageNotExpected(PathwayError):
+    """The case is not waiting for this message in its current state."""
+
+    def __init__(self, case_id: str, message: str, hint: str) -> None:
+        self.case_id = case_id
+        self.message = message
+        super().__init__(f"case {case_id} is not waiting for '{message}': {hint}")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One form field that was refused, and why."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class InvalidTaskData(PathwayError):
+    """Form data was refused; nothing was changed."""
+
+    def __init__(self, task: str, errors: list[FieldError]) -> None:
+        self.task = task
+        self.errors = errors
+        super().__init__(f"data for '{task}' refused: " + "; ".join(str(e) for e in errors))
+
+
+class VersionConflict(PathwayError):
+    """The case was changed by someone else since the caller read it."""
+
+    def __init__(self, case_id: str, expected: int, actual: int) -> None:
+        self.case_id = case_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"case {case_id} is at version {actual}, not {expected}: reload it and try again"
+        )
+
+
+class DeadlineNotFound(PathwayError):
+    """No waiting deadline of that kind on the case."""
+
+    def __init__(self, case_id: str, kind: str, waiting: list[str]) -> None:
+        self.case_id = case_id
+        self.kind = kind
+        self.waiting = waiting
+        listed = ", ".join(waiting) if waiting else "none"
+        super().__init__(
+            f"case {case_id} has no waiting deadline '{kind}'; waiting deadlines: {listed}"
+        )
+
+
+class ScenarioInvalid(PathwayError):
+    """A scenario file cannot be run as written."""
+
+
+class ExecutionFailed(PathwayError):
+    """The diagram failed while running; the case was left as it was."""
+
+    def __init__(self, case_id: str, step: str, reason: str) -> None:
+        self.case_id = case_id
+        self.step = step
+        self.reason = reason
+        super().__init__(f"case {case_id}: step '{step}' failed: {reason}")

@@ -1,0 +1,285 @@
+"""What the diagram says about each step beyond execution: role, form, evidence, reminders,
+deadlines and variance rules.
+
+All of it lives in the BPMN file in forms bpmn.io and Camunda Modeler keep when they save:
+``bpmn:documentation`` (the rationale), ``camunda:candidateGroups`` (the role),
+``camunda:formData`` (the form) and ``camunda:properties`` with these names:
+
+- ``pathway.evidence.source`` / ``pathway.evidence.quote``: the guideline and its words;
+- ``pathway.reminder`` (kind), ``pathway.reminder.to`` (roles, comma-separated) and
+  ``pathway.escalate`` (``true`` marks the case escalated) on an intermediate throw event;
+- ``pathway.deadline`` (kind) on a timer: the deadline the timer keeps;
+- ``pathway.variance.<code>`` (a condition on the step's data, evaluated when the step is
+  completed) with ``pathway.variance.<code>.rule`` (the rule, in words);
+- ``pathway.form`` on a message event: the step whose form its payload follows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from .diagrams import BPMN_NS, CAMUNDA_NS
+from .errors import Problem
+from .forms import CONSTRAINTS, FIELD_TYPES, Form, FormField
+
+ROLES = ("coordinator", "clinician", "modeler", "admin")
+_B = f"{{{BPMN_NS}}}"
+_C = f"{{{CAMUNDA_NS}}}"
+_VARIANCE = "pathway.variance."
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a step is there: the rationale and the guideline it comes from."""
+
+    rationale: str | None
+    source: str | None
+    quote: str | None
+
+    def describe(self) -> dict[str, str | None]:
+        """Return the evidence as plain data."""
+        return {"rationale": self.rationale, "source": self.source, "quote": self.quote}
+
+
+@dataclass(frozen=True)
+class ReminderRule:
+    """A reminder the pathway raises when the flow reaches a step."""
+
+    kind: str
+    to: tuple[str, ...]
+    escalate: bool
+
+
+@dataclass(frozen=True)
+class VarianceRule:
+    """A departure from the guideline, detected from a completed step's data."""
+
+    code: str
+    condition: str
+    rule: str | None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One element of the pathway and what the diagram says about it."""
+
+    id: str
+    name: str | None
+    kind: str
+    line: int | None
+    evidence: Evidence
+    role: str | None = None
+    form: Form | None = None
+    reminder: ReminderRule | None = None
+    deadline: str | None = None
+    variances: tuple[VarianceRule, ...] = ()
+    message: str | None = None
+    message_form: str | None = None
+    timer: bool = False
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+def _text(node: etree._Element | None) -> str | None:
+    if node is None or node.text is None:
+        return None
+    text = " ".join(node.text.split())
+    return text or None
+
+
+def _properties(node: etree._Element) -> dict[str, str]:
+    props: dict[str, str] = {}
+    for prop in node.findall(f"{_B}extensionElements/{_C}properties/{_C}property"):
+        name = prop.get("name")
+        if name:
+            props[name] = prop.get("value", "")
+    return props
+
+
+def _int(
+    value: str | None, *, file: str, element: str, line: int | None, problems: list[Problem]
+) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        problems.append(
+            Problem(
+                file,
+                f"constraint value '{value}' is not a whole number",
+                element,
+                line,
+                "write a whole number in the constraint's config",
+            )
+        )
+        return None
+
+
+def _form(node: etree._Element, *, file: str, problems: list[Problem]) -> Form | None:
+    form_data = node.find(f"{_B}extensionElements/{_C}formData")
+    if form_data is None:
+        return None
+    step_id = node.get("id", "")
+    fields: list[FormField] = []
+    for xml_field in form_data.findall(f"{_C}formField"):
+        field_id = xml_field.get("id") or ""
+        line = xml_field.sourceline
+        where = f"{step_id}.{field_id}"
+        if not field_id.isidentifier() or field_id.startswith("_"):
+            problems.append(
+                Problem(
+                    file,
+                    f"form field id '{field_id}' is not a usable name",
+                    step_id,
+                    line,
+                    "use letters, digits and underscores",
+                )
+            )
+            continue
+        ftype = xml_field.get("type", "string")
+        if ftype not in FIELD_TYPES:
+            problems.append(
+                Problem(
+                    file,
+                    f"form field type '{ftype}' is not supported",
+                    where,
+                    line,
+                    "use one of " + ", ".join(FIELD_TYPES),
+                )
+            )
+            continue
+        found: dict[str, str | None] = {}
+        for constraint in xml_field.findall(f"{_C}validation/{_C}constraint"):
+            name = constraint.get("name", "")
+            if name not in CONSTRAINTS:
+                problems.append(
+                    Problem(
+                        file,
+                        f"constraint '{name}' is not supported",
+                        where,
+                        constraint.sourceline,
+                        "use one of " + ", ".join(CONSTRAINTS),
+                    )
+                )
+            found[name] = constraint.get("config")
+        options = tuple(
+            (v.get("id", ""), v.get("name") or v.get("id", ""))
+            for v in xml_field.findall(f"{_C}value")
+        )
+        if ftype == "enum" and not options:
+            problems.append(
+                Problem(
+                    file,
+                    "an enum field needs at least one value",
+                    where,
+                    line,
+                    "add camunda:value options",
+                )
+            )
+        args = {"file": file, "element": where, "line": line, "problems": problems}
+        fields.append(
+            FormField(
+                id=field_id,
+                label=xml_field.get("label") or field_id,
+                type=ftype,
+                required="required" in found,
+                minimum=_int(found.get("min"), **args),
+                maximum=_int(found.get("max"), **args),
+                min_length=_int(found.get("minlength"), **args),
+                max_length=_int(found.get("maxlength"), **args),
+                not_future="not_future" in found,
+                options=options,
+            )
+        )
+    return Form(tuple(fields))
+
+
+def _message_name(node: etree._Element, root: etree._Element) -> str | None:
+    definition = node.find(f"{_B}messageEventDefinition")
+    if definition is None:
+        return None
+    ref: str | None = definition.get("messageRef")
+    for message in root.iter(f"{_B}message"):
+        if message.get("id") == ref:
+            name: str | None = message.get("name") or ref
+            return name
+    return ref
+
+
+def read_steps(root: etree._Element, *, file: str) -> tuple[dict[str, Step], list[Problem]]:
+    """Collect every flow element's step information from a BPMN document."""
+    steps: dict[str, Step] = {}
+    problems: list[Problem] = []
+    for process in root.iter(f"{_B}process"):
+        for node in process.iter():
+            if not isinstance(node.tag, str) or not node.tag.startswith(_B):
+                continue
+            element_id = node.get("id")
+            kind = etree.QName(node).localname
+            if not element_id or kind in {"sequenceFlow", "documentation", "extensionElements"}:
+                continue
+            props = _properties(node)
+            role = node.get(f"{_C}candidateGroups")
+            if role is not None:
+                role = role.strip()
+                unknown = [r for r in role.split(",") if r.strip() not in ROLES]
+                if unknown:
+                    problems.append(
+                        Problem(
+                            file,
+                            f"unknown role '{role}'",
+                            element_id,
+                            node.sourceline,
+                            "use one of " + ", ".join(ROLES),
+                        )
+                    )
+            reminder = None
+            if props.get("pathway.reminder"):
+                to = tuple(
+                    r.strip() for r in props.get("pathway.reminder.to", "").split(",") if r.strip()
+                )
+                reminder = ReminderRule(
+                    props["pathway.reminder"],
+                    to,
+                    props.get("pathway.escalate", "").lower() == "true",
+                )
+            variances = tuple(
+                VarianceRule(name[len(_VARIANCE) :], value, props.get(name + ".rule"))
+                for name, value in props.items()
+                if name.startswith(_VARIANCE) and not name.endswith(".rule")
+            )
+            steps[element_id] = Step(
+                id=element_id,
+                name=node.get("name"),
+                kind=kind,
+                line=node.sourceline,
+                evidence=Evidence(
+                    _text(node.find(f"{_B}documentation")),
+                    props.get("pathway.evidence.source"),
+                    props.get("pathway.evidence.quote"),
+                ),
+                role=role,
+                form=_form(node, file=file, problems=problems),
+                reminder=reminder,
+                deadline=props.get("pathway.deadline"),
+                variances=variances,
+                message=_message_name(node, root),
+                message_form=props.get("pathway.form"),
+                timer=node.find(f"{_B}timerEventDefinition") is not None,
+                properties=props,
+            )
+    return steps, problems
+
+
+def describe_step(step: Step) -> dict[str, Any]:
+    """Return a step's public description: name, role, form and evidence."""
+    return {
+        "id": step.id,
+        "name": step.name,
+        "role": step.role,
+        "form": step.form.describe() if step.form else [],
+        "evidence": step.evidence.describe(),
+    }
