@@ -1,0 +1,206 @@
+"""Pathway definitions: validated, stored once per version by content hash, parsed once.
+
+A definition is one BPMN file (its executable process is the pathway) with the DMN files it
+calls. Each file is kept byte for byte. Deploying the same bytes again returns the version
+already stored; different bytes make the next version of that pathway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from .diagrams import ParsedPathway, build_specs, parse_xml
+from .errors import DefinitionInvalid, DefinitionNotFound, Problem
+from .steps import Step, read_steps
+from .store import definition_files, definitions
+from .validation import validate_documents
+
+log = logging.getLogger(__name__)
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "bpmn"
+BUNDLED_FILES = ("lumbar_radiculopathy.bpmn", "red_flags.dmn")
+
+
+@dataclass(frozen=True)
+class DefinitionInfo:
+    """A stored definition version."""
+
+    id: int
+    pathway: str
+    version: int
+    bundle_sha256: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Pathway:
+    """A definition ready to run: its parsed specs and what the diagram says of each step."""
+
+    info: DefinitionInfo
+    parsed: ParsedPathway
+    steps: dict[str, Step]
+
+    def step(self, step_id: str | None) -> Step | None:
+        """Return a step by id, if the diagram has it."""
+        return self.steps.get(step_id) if step_id else None
+
+
+def sha256(content: bytes) -> str:
+    """Return the hex SHA-256 of some bytes."""
+    return hashlib.sha256(content).hexdigest()
+
+
+def _bundle_sha(bpmn_sha: str, dmn_shas: list[str]) -> str:
+    return sha256(("bpmn:" + bpmn_sha + ";dmn:" + ",".join(sorted(dmn_shas))).encode())
+
+
+def deploy(session: Session, *, files: list[tuple[str, bytes]], now: datetime) -> DefinitionInfo:
+    """Validate and store a definition; the same bytes give back the same version."""
+    reports = validate_documents(files)
+    problems = [p for report in reports for p in report.problems]
+    bpmn = [r for r in reports if r.kind == "bpmn"]
+    if not problems and len(bpmn) != 1:
+        problems.append(
+            Problem(
+                "(deployment)",
+                f"a definition is one BPMN file; got {len(bpmn)}",
+                fix="deploy one BPMN file with the DMN files it calls",
+            )
+        )
+    elif not problems and len(bpmn[0].process_ids) != 1:
+        problems.append(
+            Problem(
+                bpmn[0].file,
+                "a pathway has exactly one executable process",
+                fix="set isExecutable=false on the other processes",
+            )
+        )
+    if problems:
+        raise DefinitionInvalid(problems)
+    content = dict(files)
+    bpmn_name = bpmn[0].file
+    pathway = bpmn[0].process_ids[0]
+    shas = {name: sha256(data) for name, data in files}
+    dmn_shas = [shas[r.file] for r in reports if r.kind == "dmn"]
+    bundle = _bundle_sha(shas[bpmn_name], dmn_shas)
+    existing = session.execute(
+        select(definitions).where(definitions.c.bundle_sha256 == bundle)
+    ).first()
+    if existing is not None:
+        return _info(existing)
+    stored = set(
+        session.scalars(
+            select(definition_files.c.sha256).where(definition_files.c.sha256.in_(shas.values()))
+        )
+    )
+    for name, sha in shas.items():
+        if sha not in stored:
+            session.execute(
+                insert(definition_files).values(
+                    sha256=sha, filename=name, content=content[name], created_at=now
+                )
+            )
+            stored.add(sha)
+    version = (
+        session.scalar(
+            select(func.max(definitions.c.version)).where(definitions.c.pathway == pathway)
+        )
+        or 0
+    ) + 1
+    new_id = session.scalar(
+        insert(definitions)
+        .values(
+            pathway=pathway,
+            version=version,
+            bundle_sha256=bundle,
+            bpmn_sha256=shas[bpmn_name],
+            dmn_sha256=sorted(dmn_shas),
+            created_at=now,
+        )
+        .returning(definitions.c.id)
+    )
+    assert new_id is not None
+    log.info("deployed pathway %s version %d (%s)", pathway, version, bundle[:12])
+    return DefinitionInfo(int(new_id), pathway, version, bundle, now)
+
+
+def deploy_bundled(session: Session, *, now: datetime) -> DefinitionInfo:
+    """Deploy the pathway files shipped in bpmn/ (a no-op when already stored)."""
+    files = [(name, (BUNDLED_DIR / name).read_bytes()) for name in BUNDLED_FILES]
+    return deploy(session, files=files, now=now)
+
+
+def _info(row: object) -> DefinitionInfo:
+    return DefinitionInfo(
+        row.id,
+        row.pathway,
+        row.version,
+        row.bundle_sha256,  # type: ignore[attr-defined]
+        row.created_at,
+    )  # type: ignore[attr-defined]
+
+
+def latest(session: Session, pathway: str) -> DefinitionInfo:
+    """Return the newest stored version of a pathway."""
+    row = session.execute(
+        select(definitions)
+        .where(definitions.c.pathway == pathway)
+        .order_by(definitions.c.version.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        raise DefinitionNotFound(pathway)
+    return _info(row)
+
+
+def original_files(session: Session, definition_id: int) -> list[tuple[str, bytes]]:
+    """Return a definition's files exactly as they were deployed (BPMN first)."""
+    row = session.execute(select(definitions).where(definitions.c.id == definition_id)).first()
+    if row is None:
+        raise DefinitionNotFound(str(definition_id))
+    shas = [row.bpmn_sha256, *row.dmn_sha256]
+    found = {
+        r.sha256: (r.filename, r.content)
+        for r in session.execute(
+            select(definition_files).where(definition_files.c.sha256.in_(shas))
+        )
+    }
+    return [found[sha] for sha in shas]
+
+
+_cache: OrderedDict[str, Pathway] = OrderedDict()
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 32
+
+
+def load(session: Session, definition_id: int) -> Pathway:
+    """Return a definition ready to run, parsing it only the first time it is needed."""
+    row = session.execute(select(definitions).where(definitions.c.id == definition_id)).first()
+    if row is None:
+        raise DefinitionNotFound(str(definition_id))
+    with _cache_lock:
+        cached = _cache.get(row.bundle_sha256)
+        if cached is not None:
+            _cache.move_to_end(row.bundle_sha256)
+            return cached
+    files = original_files(session, definition_id)
+    bpmn_name, bpmn_bytes = files[0]
+    bpmn_root = parse_xml(bpmn_bytes)
+    dmn = [(name, parse_xml(data)) for name, data in files[1:]]
+    parsed = build_specs(bpmn=[(bpmn_name, bpmn_root)], dmn=dmn, process_id=row.pathway)
+    steps, _ = read_steps(bpmn_root, file=bpmn_name)
+    pathway = Pathway(_info(row), parsed, steps)
+    with _cache_lock:
+        _cache[row.bundle_sha256] = pathway
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return pathway

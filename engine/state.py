@@ -1,0 +1,82 @@
+"""A case's workflow state, stored without its spec.
+
+SpiffWorkflow's JSON embeds the whole spec (about half its size). Each definition version is
+stored once, so a case keeps only its task tree, compressed, and is restored against the
+definition's already-parsed spec.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.event_definition import (
+    TimerConditionalEventDefinitionConverter,
+)
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION
+
+from .diagrams import ClockedCycle, ClockedDuration, ClockedTimeDate, ParsedPathway
+
+FORMAT = f"pathway-1/spiff-{VERSION}"
+
+
+class _StateConverter(BpmnWorkflowConverter):  # type: ignore[misc]
+    """Converts a top-level workflow to a dict without its specs, and back."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct: dict[str, Any] = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def restore(
+        self, dct: dict[str, Any], *, parsed: ParsedPathway, script_engine: Any
+    ) -> BpmnWorkflow:
+        workflow = BpmnWorkflow(
+            parsed.spec, parsed.subprocess_specs, script_engine=script_engine, deserializing=True
+        )
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+_registry = BpmnWorkflowSerializer.configure()
+_converter = _StateConverter(BpmnWorkflow, _registry)
+for _timer_class in (ClockedTimeDate, ClockedDuration, ClockedCycle):
+    TimerConditionalEventDefinitionConverter(_timer_class, _registry)
+_encoder = create_encoder(_registry, None)
+
+
+class StateFormatError(ValueError):
+    """Stored state was written by an incompatible version of the engine."""
+
+
+def dump_state(workflow: BpmnWorkflow) -> bytes:
+    """Serialize a workflow's instance state (no spec), compressed."""
+    _registry._encoder_mode = True
+    try:
+        dct = _converter.to_dict(workflow)
+        dct["format"] = FORMAT
+        text = json.dumps(dct, cls=_encoder, separators=(",", ":"))
+    finally:
+        _registry._encoder_mode = False
+    return zlib.compress(text.encode(), 1)
+
+
+def load_state(blob: bytes, *, parsed: ParsedPathway, script_engine: Any) -> BpmnWorkflow:
+    """Restore a workflow from stored state against its definition's parsed spec."""
+    dct = json.loads(zlib.decompress(blob))
+    found = dct.pop("format", None)
+    if found != FORMAT:
+        raise StateFormatError(f"case state is in format {found!r}, this engine reads {FORMAT}")
+    workflow: BpmnWorkflow = _converter.restore(dct, parsed=parsed, script_engine=script_engine)
+    return workflow

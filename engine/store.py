@@ -1,0 +1,226 @@
+"""Persistence: the tables, the database engine and schema migrations.
+
+SQLite (a file) is the embedded default; PostgreSQL when ``PATHWAY_DATABASE_URL`` names one.
+Times are stored as UTC and always come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and read back as aware UTC, on every database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store an aware time as naive UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give a timezone")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Read a stored time as aware UTC."""
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+definition_files = Table(
+    "definition_files",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("filename", String(255), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+definitions = Table(
+    "definitions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pathway", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("bundle_sha256", String(64), nullable=False, unique=True),
+    Column("bpmn_sha256", ForeignKey("definition_files.sha256"), nullable=False),
+    Column("dmn_sha256", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("pathway", "version", name="uq_definitions_pathway_version"),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("pathway", String(200), nullable=False),
+    Column("definition_id", ForeignKey("definitions.id"), nullable=False),
+    Column("patient_ref", String(64), nullable=True, index=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("end_event", String(200), nullable=True),
+    Column("escalated", Boolean, nullable=False, default=False),
+    Column("version", Integer, nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("cancel_reason", Text, nullable=True),
+)
+
+case_timers = Table(
+    "case_timers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("task_id", String(36), nullable=False),
+    Column("step", String(200), nullable=False),
+    Column("deadline", String(200), nullable=True),
+    Column("due_at", UTCDateTime, nullable=False),
+    Index("ix_case_timers_due_at", "due_at"),
+)
+
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(200), nullable=False),
+    Column("step", String(200), nullable=False),
+    Column("recipients", JSON, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("raised_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    UniqueConstraint("case_id", "kind", name="uq_reminders_case_kind"),
+)
+
+variances = Table(
+    "variances",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("code", String(200), nullable=False),
+    Column("step", String(200), nullable=False),
+    Column("rule", Text, nullable=True),
+    Column("evidence", JSON, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    UniqueConstraint("case_id", "code", "step", name="uq_variances_case_code_step"),
+)
+
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("step", String(200), nullable=True),
+    Column("actor", String(200), nullable=True),
+    Column("detail", JSON, nullable=False),
+    Column("evidence", JSON, nullable=True),
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    """Create a database engine; SQLite gets foreign keys and a busy timeout."""
+    kwargs: dict[str, Any] = {"future": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            kwargs["poolclass"] = StaticPool
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # SQLAlchemy's recipe: let SQLAlchemy, not pysqlite, open transactions ...
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            if url not in ("sqlite://", "sqlite:///:memory:"):
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection: Any) -> None:
+            # ... and take the write lock up front, so two writers queue instead of one
+            # failing on a stale snapshot: the second then sees the first one's commit.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Return a session factory bound to an engine (sessions never autoflush surprises)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database schema up to date with the Alembic migrations."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        config = _alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """Return the schema revision the database is at (None when it has none)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        rev: str | None = MigrationContext.configure(connection).get_current_revision()
+        return rev
+
+
+@cache
+def _alembic_script_location() -> str:
+    return str(MIGRATIONS)
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", _alembic_script_location())
+    return config

@@ -1,0 +1,466 @@
+"""The radiculopathy pathway, one test per clinical path of the guideline, on SQLite and
+PostgreSQL. Each step is followed by a save-and-reload check (see CaseDriver)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import engine
+from tests.pathway.conftest import NO_RED_FLAGS, START, CaseDriver, intake
+
+HOUR = timedelta(hours=1)
+REFERRAL = {"referral_date": "2026-01-12", "specialty": "spine surgery"}
+
+
+def referral_on(day: float) -> dict[str, str]:
+    return {
+        "referral_date": (START + timedelta(days=day)).date().isoformat(),
+        "specialty": "spine surgery",
+    }
+
+
+# -- red flags ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("finding", "red_flag", "urgency", "overdue_after"),
+    [
+        ("urinary_retention_or_incontinence", "cauda_equina", "emergency", 4 * HOUR),
+        ("saddle_anesthesia", "cauda_equina", "emergency", 4 * HOUR),
+        ("bilateral_leg_weakness", "cauda_equina", "emergency", 4 * HOUR),
+        ("progressive_motor_deficit", "progressive_deficit", "urgent", 24 * HOUR),
+        ("history_of_cancer", "malignancy", "urgent", 24 * HOUR),
+        ("unexplained_weight_loss", "malignancy", "urgent", 24 * HOUR),
+        ("fever", "infection", "urgent", 24 * HOUR),
+        ("iv_drug_use", "infection", "urgent", 24 * HOUR),
+        ("immunosuppression", "infection", "urgent", 24 * HOUR),
+        ("significant_trauma", "fracture", "urgent", 24 * HOUR),
+        ("osteoporosis", "fracture", "urgent", 24 * HOUR),
+        ("prolonged_corticosteroids", "fracture", "urgent", 24 * HOUR),
+    ],
+)
+def test_red_flag_sends_the_patient_for_urgent_mri_and_referral(
+    case: CaseDriver, finding: str, red_flag: str, urgency: str, overdue_after: timedelta
+) -> None:
+    case.complete("intake", intake())
+    case.complete("red_flag_screen", {**NO_RED_FLAGS, finding: True})
+    assert case.data()["red_flag"] == red_flag
+    assert case.data()["urgency"] == urgency
+    assert sorted(case.ready) == ["urgent_mri", "urgent_specialist_referral"]
+    assert "conservative_plan" not in case.ready
+    assert case.deadlines() == {"urgent_action_overdue": START + overdue_after}
+    case.wait_until(overdue_after / timedelta(days=1) - 0.01)
+    assert case.reminders() == {}
+    case.wait_until(2)
+    assert case.reminders() == {"urgent_action_overdue": START + overdue_after}
+    case.complete("urgent_mri", {"mri_requested_on": "2026-01-05"})
+    case.complete(
+        "urgent_specialist_referral",
+        {"urgent_referral_date": "2026-01-06", "urgent_specialty": "neurosurgery"},
+        actor="coordinator:ana",
+    )
+    view = case.view
+    assert view.status == "ended"
+    assert view.end == "urgent_pathway"
+    assert view.deadlines == []
+
+
+def test_first_matching_red_flag_category_wins(case: CaseDriver) -> None:
+    case.complete("intake", intake())
+    case.complete(
+        "red_flag_screen",
+        {**NO_RED_FLAGS, "fever": True, "osteoporosis": True, "progressive_motor_deficit": True},
+    )
+    assert case.data()["red_flag"] == "progressive_deficit"
+
+
+def test_new_onset_pain_after_50_counts_as_malignancy(case: CaseDriver) -> None:
+    case.complete("intake", intake(age=63, symptom_onset="2025-12-20"))
+    case.complete("red_flag_screen", NO_RED_FLAGS)
+    assert case.data()["red_flag"] == "malignancy"
+    assert "urgent_mri" in case.ready
+
+
+def test_pain_after_50_that_began_6_weeks_ago_is_not_a_red_flag(case: CaseDriver) -> None:
+    case.complete("intake", intake(age=63, symptom_onset="2025-11-20"))
+    case.complete("red_flag_screen", NO_RED_FLAGS)
+    assert case.data()["red_flag"] == "none"
+    assert case.ready == ["conservative_plan"]
+
+
+def test_urgent_reminder_is_not_sent_when_both_actions_are_done_in_time(case: CaseDriver) -> None:
+    case.complete("intake", intake())
+    case.complete("red_flag_screen", {**NO_RED_FLAGS, "fever": True})
+    case.complete("urgent_mri", {"mri_requested_on": "2026-01-05"}, day=0.5)
+    case.complete(
+        "urgent_specialist_referral",
+        {"urgent_referral_date": "2026-01-05", "urgent_specialty": "spine"},
+        day=0.9,
+    )
+    case.wait_until(3)
+    assert case.reminders() == {}
+    assert case.view.end == "urgent_pathway"
+
+
+# -- conservative care --------------------------------------------------------------------
+
+
+def test_improved_at_6_weeks_is_discharged_to_self_care(case: CaseDriver) -> None:
+    case.screen_clear()
+    case.start_conservative()
+    assert case.ready == []
+    assert set(case.deadlines()) == {"reassessment_due_6_weeks", "referral_escalation_3_months"}
+    case.wait_until(41.9)
+    assert case.ready == []
+    case.wait_until(42)
+    assert case.reminders() == {"reassessment_due_6_weeks": START + timedelta(days=42)}
+    assert case.ready == ["six_week_reassessment"]
+    case.complete(
+        "six_week_reassessment",
+        {
+            "improved": True,
+            "function_limited": False,
+            "procedure_candidate": False,
+            "patient_choice": "conservative",
+        },
+        day=43,
+    )
+    case.complete("self_care_discharge", {"self_care_advice_given": True}, day=43)
+    view = case.view
+    assert (view.status, view.end) == ("ended", "resolved")
+    assert view.deadlines == []
+    assert view.variances == []
+    assert "referral_escalation_3_months" not in case.reminders()
+
+
+def test_disabling_pain_referred_before_day_14_gets_no_reminder(case: CaseDriver) -> None:
+    case.screen_clear(disabling_pain=True)
+    case.start_conservative()
+    assert case.ready == ["specialist_referral"]
+    assert case.deadlines()["referral_due_2_weeks"] == START + timedelta(days=14)
+    case.complete("specialist_referral", referral_on(10), day=10, actor="coordinator:ana")
+    case.wait_until(30)
+    assert "referral_due_2_weeks" not in case.reminders()
+    assert "referral_due_2_weeks" not in case.deadlines()
+
+
+def test_disabling_pain_not_referred_by_day_14_reminds_once(case: CaseDriver) -> None:
+    case.screen_clear(disabling_pain=True)
+    case.start_conservative()
+    case.wait_until(13.99)
+    assert case.reminders() == {}
+    case.wait_until(20)
+    assert case.reminder_events() == [("referral_due_2_weeks", START + timedelta(days=14))]
+    assert case.ready == ["specialist_referral"], "the referral stays open"
+    case.complete("specialist_referral", referral_on(20), actor="coordinator:ana")
+    case.wait_until(41)
+    assert [k for k, _ in case.reminder_events()] == ["referral_due_2_weeks"]
+
+
+def test_procedure_candidate_gets_mri_then_referral_then_treatment_decision(
+    case: CaseDriver,
+) -> None:
+    case.screen_clear()
+    case.start_conservative()
+    case.complete(
+        "six_week_reassessment",
+        {
+            "improved": False,
+            "function_limited": True,
+            "procedure_candidate": True,
+            "patient_choice": "esi",
+        },
+        day=42,
+    )
+    assert case.ready == ["mri_lumbar_spine"]
+    case.complete("mri_lumbar_spine", {"performed": True, "nerve_root_compression": True}, day=45)
+    assert case.ready == ["specialist_referral"]
+    case.complete("specialist_referral", referral_on(47), day=47, actor="coordinator:ana")
+    assert case.ready == ["treatment_decision"]
+    case.complete("treatment_decision", {"procedure": "esi_image_guided"}, day=60)
+    view = case.view
+    assert (view.status, view.end) == ("ended", "referred")
+    assert view.variances == []
+
+
+def test_candidate_already_referred_for_disabling_pain_is_not_referred_twice(
+    case: CaseDriver,
+) -> None:
+    case.screen_clear(disabling_pain=True)
+    case.start_conservative()
+    case.complete("specialist_referral", referral_on(5), day=5, actor="coordinator:ana")
+    case.complete(
+        "six_week_reassessment",
+        {
+            "improved": False,
+            "function_limited": True,
+            "procedure_candidate": True,
+            "patient_choice": "surgery",
+        },
+        day=42,
+    )
+    case.complete("mri_lumbar_spine", {"performed": True, "nerve_root_compression": True})
+    assert case.ready == ["treatment_decision"]
+    case.complete("treatment_decision", {"procedure": "discectomy"})
+    assert case.view.end == "referred"
+    assert [e.step for e in case.events("task_completed")].count("specialist_referral") == 1
+
+
+def test_not_improved_and_not_a_candidate_is_referred(case: CaseDriver) -> None:
+    case.screen_clear()
+    case.start_conservative()
+    case.complete(
+        "six_week_reassessment",
+        {
+            "improved": False,
+            "function_limited": True,
+            "procedure_candidate": False,
+            "patient_choice": "conservative",
+        },
+        day=42,
+    )
+    assert case.ready == ["specialist_referral"]
+    case.complete("specialist_referral", referral_on(44), day=44, actor="coordinator:ana")
+    view = case.view
+    assert (view.status, view.end) == ("ended", "referred")
+    assert "mri_lumbar_spine" not in [e.step for e in case.events("task_ready")]
+
+
+# -- the 3-month limit --------------------------------------------------------------------
+
+
+def test_three_month_limit_with_onset_in_the_past_escalates_on_the_clinical_date(
+    case: CaseDriver,
+) -> None:
+    case.screen_clear(symptom_onset="2025-11-01")
+    case.start_conservative()
+    limit = datetime(2026, 2, 1, tzinfo=UTC)  # 2025-11-01 + 3 calendar months
+    assert case.deadlines()["referral_escalation_3_months"] == limit
+    case.wait_until((limit - START) / timedelta(days=1) - 0.01)
+    assert not case.view.escalated
+    assert "specialist_referral" not in case.ready
+    case.wait_until(27)  # 2026-02-01 09:00, the limit day itself
+    view = case.view
+    assert view.escalated
+    assert case.reminders() == {"referral_escalation_3_months": limit}
+    assert case.ready == ["specialist_referral"]
+    case.complete("specialist_referral", referral_on(27), actor="coordinator:ana")
+    assert case.variances() == [], "a referral on the limit day is not beyond 3 months"
+
+
+def test_three_month_limit_already_passed_fires_at_once(case: CaseDriver) -> None:
+    case.screen_clear(symptom_onset="2025-06-15")
+    case.start_conservative(day=1)
+    view = case.view
+    assert view.escalated
+    assert case.reminders() == {"referral_escalation_3_months": datetime(2025, 9, 15, tzinfo=UTC)}
+    assert case.ready == ["specialist_referral"]
+    escalation = case.events("reminder")[0]
+    assert escalation.at == START + timedelta(days=1), "fires when conservative care starts"
+    case.complete("specialist_referral", referral_on(2), day=2, actor="coordinator:ana")
+    assert case.variances() == ["referral_beyond_3_months"]
+
+
+def test_escalation_when_disabling_referral_is_still_open(case: CaseDriver) -> None:
+    case.screen_clear(symptom_onset="2025-11-01", disabling_pain=True)
+    case.start_conservative()
+    case.wait_until(30)
+    assert set(case.reminders()) == {"referral_due_2_weeks", "referral_escalation_3_months"}
+    assert case.view.escalated
+    assert case.ready == ["specialist_referral"]
+
+
+# -- red flag reported mid-way --------------------------------------------------------------
+
+
+def test_red_flag_reported_mid_way_interrupts_conservative_care(case: CaseDriver) -> None:
+    case.screen_clear(disabling_pain=True)
+    case.start_conservative()
+    case.report_red_flag({"progressive_motor_deficit": True}, day=20)
+    assert sorted(case.ready) == ["urgent_mri", "urgent_specialist_referral"]
+    assert case.data()["red_flag"] == "progressive_deficit"
+    assert set(case.deadlines()) == {"urgent_action_overdue"}
+    message = case.events("message")[0]
+    assert message.detail["reported"] == ["progressive_motor_deficit"]
+    assert "six_week_timer" in message.detail["cancelled_timers"]
+    case.wait_until(120)
+    kinds = [k for k, _ in case.reminder_events()]
+    assert "reassessment_due_6_weeks" not in kinds
+    assert "referral_escalation_3_months" not in kinds
+    assert kinds == ["referral_due_2_weeks", "urgent_action_overdue"]
+
+
+def test_cauda_equina_reported_mid_way_is_an_emergency(case: CaseDriver) -> None:
+    case.screen_clear()
+    case.start_conservative()
+    case.report_red_flag({"saddle_anesthesia": True}, day=3)
+    assert case.data()["urgency"] == "emergency"
+    assert case.deadlines() == {"urgent_action_overdue": START + timedelta(days=3, hours=4)}
+
+
+def test_red_flag_report_with_nothing_reported_is_refused(case: CaseDriver) -> None:
+    case.screen_clear()
+    case.start_conservative()
+    before = case.view.version
+    with pytest.raises(engine.InvalidTaskData, match="at least one"):
+        case.report_red_flag({}, day=1)
+    with pytest.raises(engine.InvalidTaskData, match="nosebleed"):
+        case.report_red_flag({"nosebleed": True}, day=1)
+    assert case.view.version == before
+
+
+def test_red_flag_report_before_conservative_care_is_refused(case: CaseDriver) -> None:
+    with pytest.raises(engine.MessageNotExpected, match="intake"):
+        case.report_red_flag({"fever": True}, day=0)
+
+
+# -- variances ------------------------------------------------------------------------------
+
+
+def test_mri_ordered_in_conservative_care_is_a_variance(case: CaseDriver) -> None:
+    case.screen_clear()
+    case.start_conservative(mri_ordered=True)
+    (variance,) = case.view.variances
+    assert (variance.code, variance.step) == (
+        "mri_before_6_weeks_without_red_flags",
+        "conservative_plan",
+    )
+    assert "6 weeks" in (variance.rule or "")
+    assert variance.evidence["source"]
+
+
+def test_bed_rest_is_a_variance(case: CaseDriver) -> None:
+    case.screen_clear()
+    case.start_conservative(bed_rest=True)
+    assert case.variances() == ["bed_rest_prescribed"]
+    assert [e.detail["variance"] for e in case.events("variance")] == ["bed_rest_prescribed"]
+
+
+def _to_treatment_decision(case: CaseDriver, *, compression: bool) -> None:
+    case.screen_clear()
+    case.start_conservative()
+    case.complete(
+        "six_week_reassessment",
+        {
+            "improved": False,
+            "function_limited": True,
+            "procedure_candidate": True,
+            "patient_choice": "surgery",
+        },
+        day=42,
+    )
+    case.complete("mri_lumbar_spine", {"performed": True, "nerve_root_compression": compression})
+    case.complete("specialist_referral", referral_on(43), day=43, actor="coordinator:ana")
+
+
+def test_fusion_is_a_variance(case: CaseDriver) -> None:
+    _to_treatment_decision(case, compression=True)
+    case.complete("treatment_decision", {"procedure": "fusion"})
+    assert case.variances() == ["fusion_for_isolated_disc_herniation"]
+
+
+@pytest.mark.parametrize("procedure", ["esi_image_guided", "discectomy"])
+def test_invasive_treatment_without_imaging_correlation_is_a_variance(
+    case: CaseDriver, procedure: str
+) -> None:
+    _to_treatment_decision(case, compression=False)
+    case.complete("treatment_decision", {"procedure": procedure})
+    assert case.variances() == ["invasive_without_imaging_correlation"]
+
+
+def test_continuing_conservative_care_without_compression_is_no_variance(case: CaseDriver) -> None:
+    _to_treatment_decision(case, compression=False)
+    case.complete("treatment_decision", {"procedure": "continue_conservative"})
+    assert case.variances() == []
+
+
+def test_referral_after_3_months_is_a_variance(case: CaseDriver) -> None:
+    case.screen_clear(symptom_onset="2025-11-01")
+    case.start_conservative()
+    case.complete("specialist_referral", referral_on(40), day=40, actor="coordinator:ana")
+    assert case.variances() == ["referral_beyond_3_months"]
+
+
+# -- steps that are not ready, data that is refused ------------------------------------------
+
+
+def test_a_step_that_is_not_ready_is_refused_and_nothing_changes(case: CaseDriver) -> None:
+    case.complete("intake", intake())
+    before, events_before = case.view, case.events()
+    with pytest.raises(engine.TaskNotReady) as refused:
+        case.complete("conservative_plan", {})
+    assert refused.value.ready == ["red_flag_screen"]
+    assert "red_flag_screen" in str(refused.value)
+    assert case.view == before
+    assert case.events() == events_before
+
+
+def test_bad_form_data_is_refused_field_by_field_and_nothing_changes(case: CaseDriver) -> None:
+    before = case.view
+    with pytest.raises(engine.InvalidTaskData) as refused:
+        case.complete(
+            "intake",
+            {
+                "patient_ref": "P-9",
+                "side": "up",
+                "symptom_onset": "2027-01-01",
+                "leg_pain_nrs": 11,
+                "disabling_pain": "yes",
+                "age": 17,
+                "favourite_colour": "blue",
+            },
+        )
+    fields = {e.field for e in refused.value.errors}
+    assert fields == {
+        "side",
+        "symptom_onset",
+        "leg_pain_nrs",
+        "disabling_pain",
+        "age",
+        "favourite_colour",
+    }
+    assert case.view == before
+    with pytest.raises(engine.InvalidTaskData, match="age: is required"):
+        case.complete("intake", {k: v for k, v in intake().items() if k != "age"})
+
+
+def test_patient_is_identified_by_reference(case: CaseDriver) -> None:
+    case.complete("intake", intake(patient_ref="MRN-778812"), actor="coordinator:ana")
+    assert case.view.patient_ref == "MRN-778812"
+    completed = case.events("task_completed")[0]
+    assert completed.actor == "coordinator:ana"
+    assert "MRN-778812" not in str(completed.detail)
+
+
+def test_every_event_is_tied_to_its_evidence(case: CaseDriver) -> None:
+    case.screen_clear(disabling_pain=True)
+    case.start_conservative()
+    case.wait_until(15)
+    for event in case.events():
+        if event.type in ("task_ready", "task_completed", "timer_fired", "reminder"):
+            assert event.evidence and event.evidence["source"], event
+            assert event.evidence["rationale"], event
+
+
+def test_cancelled_case_stops_its_timers(case: CaseDriver, db: object) -> None:
+    case.screen_clear(disabling_pain=True)
+    case.start_conservative()
+    with case.db.sessions.begin() as session:
+        view = engine.cancel_case(
+            session,
+            case_id=case.id,
+            reason="patient moved away",
+            clock=case.clock,
+            actor="coordinator:ana",
+        )
+    assert (view.status, view.cancel_reason, view.deadlines) == (
+        "cancelled",
+        "patient moved away",
+        [],
+    )
+    case.wait_until(60)
+    assert case.reminders() == {}
+    with pytest.raises(engine.CaseClosed):
+        case.complete("specialist_referral", referral_on(60))
