@@ -1,0 +1,144 @@
+"""The ``pathway`` command: validate diagrams, simulate scenarios, manage the database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import engine
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+_EVENT_NAMES = {
+    "task_ready": "ready",
+    "task_completed": "completed",
+    "timer_fired": "timer fired",
+    "reminder": "REMINDER",
+    "message": "message",
+    "variance": "VARIANCE",
+    "case_ended": "case ended",
+}
+
+
+def _validate(args: argparse.Namespace) -> int:
+    reports = engine.validate_paths([Path(p) for p in args.files])
+    bad = 0
+    for report in reports:
+        if report.deployable:
+            print(f"{report.file}: deployable")
+            continue
+        bad += 1
+        count = len(report.problems)
+        print(f"{report.file}: {count} problem{'s' if count != 1 else ''}")
+        for problem in report.problems:
+            where = f"line {problem.line}" if problem.line else "no line"
+            element = f" [{problem.element_id}]" if problem.element_id else ""
+            print(f"  - {where}{element}: {problem.message}")
+            if problem.fix:
+                print(f"    fix: {problem.fix}")
+    if len(reports) > 1:
+        print(f"{len(reports) - bad} of {len(reports)} files deployable")
+    return EXIT_PROBLEMS if bad else EXIT_OK
+
+
+def _detail(event: dict[str, Any]) -> str:
+    parts = []
+    for key in ("task", "timer", "deadline", "reminder", "variance", "message", "end"):
+        if event.get(key) and not (key == "task" and event["type"] == "variance"):
+            parts.append(str(event[key]) if key in ("task", "timer") else f"{key}: {event[key]}")
+    if event["type"] == "variance" and event.get("task"):
+        parts.append(f"at {event['task']}")
+    return "  ".join(parts)
+
+
+def _print_human(path: str, scenario: Any, result: engine.ScenarioResult) -> None:
+    start: datetime = scenario.start
+    print(f"{path}: {scenario.pathway}, starting {start:%Y-%m-%d %H:%M %Z}".rstrip())
+    print(f"  {'date':<17} {'day':>7}  {'event':<11}  step / detail")
+    for event in result.timeline:
+        at = datetime.fromisoformat(event["at"])
+        name = _EVENT_NAMES.get(event["type"], event["type"])
+        print(f"  {at:%Y-%m-%d %H:%M} {event['day']:>7g}  {name:<11}  {_detail(event)}")
+    final = result.final
+    status = final["status"] + (f" at '{final['end']}'" if final["end"] else "")
+    print(f"  final: {status}; escalated: {'yes' if final.get('escalated') else 'no'}")
+    print(f"         ready: {', '.join(final['ready_tasks']) or 'none'}")
+    print(f"         reminders: {', '.join(final['reminders_sent']) or 'none'}")
+    print(f"         variances: {', '.join(final['variances']) or 'none'}")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    outputs = []
+    for path in args.scenarios:
+        try:
+            scenario = engine.load_scenario(Path(path))
+            result = engine.run_scenario(scenario)
+        except engine.ScenarioInvalid as exc:
+            print(f"pathway simulate: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if args.json:
+            outputs.append(result.as_json())
+        else:
+            _print_human(path, scenario, result)
+            if path != args.scenarios[-1]:
+                print()
+    if args.json:
+        print(json.dumps(outputs[0] if len(outputs) == 1 else outputs, indent=2))
+    return EXIT_OK
+
+
+def _db_upgrade(_args: argparse.Namespace) -> int:
+    settings = engine.get_settings()
+    db = engine.make_engine(settings.database_url)
+    try:
+        engine.upgrade(db)
+        print(f"database schema at revision {engine.current_revision(db)}")
+    finally:
+        db.dispose()
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    parser = argparse.ArgumentParser(prog="pathway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check BPMN/DMN files: deployable or why not")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(func=_validate)
+
+    simulate = commands.add_parser("simulate", help="run scenario files on a simulated clock")
+    simulate.add_argument("scenarios", nargs="+", metavar="SCENARIO.json")
+    simulate.add_argument("--json", action="store_true", help="print the result as JSON")
+    simulate.set_defaults(func=_simulate)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="bring the schema up to date").set_defaults(
+        func=_db_upgrade
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except engine.PathwayError as exc:
+        print(f"pathway {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Scenarios: drive one simulated case through a pathway on a simulated clock.
+
+A scenario names the pathway, a start time and steps at day offsets. Between steps the
+simulator fires every due timer at its own due time, so the timeline shows when each
+deadline fell. The run uses a private in-memory database and the real engine.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy.orm import Session
+
+from .cases import complete_task, deliver_message, get_case, start_case, timeline
+from .clock import SimulatedClock
+from .definitions import BUNDLED_DIR, deploy
+from .errors import PathwayError, ScenarioInvalid
+from .store import make_engine, metadata, session_factory
+from .timers import fire_due, next_due
+
+TIMELINE_TYPES = (
+    "task_ready",
+    "task_completed",
+    "timer_fired",
+    "reminder",
+    "message",
+    "variance",
+    "case_ended",
+)
+
+
+class ScenarioStep(BaseModel):
+    """One action of a scenario, at a day offset from the start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    day: float = Field(ge=0)
+    complete: str | None = None
+    message: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_action(self) -> ScenarioStep:
+        if (self.complete is None) == (self.message is None):
+            raise ValueError("a step has exactly one of 'complete' (a step id) or 'message'")
+        return self
+
+
+class Scenario(BaseModel):
+    """A whole scenario file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pathway: str
+    start: AwareDatetime
+    steps: list[ScenarioStep]
+    until_day: float | None = Field(default=None, ge=0)
+
+
+@dataclass
+class ScenarioResult:
+    """The timeline and final state of a simulated case."""
+
+    timeline: list[dict[str, Any]]
+    final: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the result in the scenario output format."""
+        return {"timeline": self.timeline, "final": self.final}
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and check a scenario file, with a clear message for each problem."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioInvalid(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioInvalid(f"{path}: cannot be read ({exc.__class__.__name__})") from None
+    except json.JSONDecodeError as exc:
+        raise ScenarioInvalid(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'scenario'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ScenarioInvalid(f"{path}: {problems}") from None
+    previous = 0.0
+    for index, step in enumerate(scenario.steps, start=1):
+        if step.day < previous:
+            raise ScenarioInvalid(
+                f"{path}: step {index} is on day {step.day}, before step "
+                f"{index - 1} (day {previous}): steps must be in day order"
+            )
+        previous = step.day
+    if scenario.until_day is not None and scenario.until_day < previous:
+        raise ScenarioInvalid(f"{path}: until_day {scenario.until_day} is before the last step")
+    return scenario
+
+
+def _bundle_for(pathway: str, directory: Path) -> list[tuple[str, bytes]]:
+    bpmn = directory / f"{pathway}.bpmn"
+    if not bpmn.exists():
+        raise ScenarioInvalid(f"no pathway '{pathway}': {bpmn.name} is not in {directory}")
+    return [(p.name, p.read_bytes()) for p in [bpmn, *sorted(directory.glob("*.dmn"))]]
+
+
+def _fire_until(session_of: Any, clock: SimulatedClock, until: datetime) -> None:
+    while True:
+        with session_of() as session:
+            due = next_due(session)
+        if due is None or due > until:
+            return
+        clock.set(max(due, clock.now()))
+        with session_of.begin() as session:
+            fire_due(session, now=clock.now())
+
+
+def _day(at: datetime, start: datetime) -> float:
+    return round((at - start).total_seconds() / 86400, 4)
+
+
+def _timeline(session: Session, case_id: str, start: datetime) -> list[dict[str, Any]]:
+    out = []
+    for event in timeline(session, case_id):
+        if event.type not in TIMELINE_TYPES:
+            continue
+        item: dict[str, Any] = {
+            "at": event.at.isoformat(),
+            "day": _day(event.at, start),
+            "type": event.type,
+        }
+        if event.type in ("task_ready", "task_completed"):
+            item["task"] = event.step
+        elif event.type == "timer_fired":
+            item["timer"] = event.step
+            if event.detail.get("deadline"):
+                item["deadline"] = event.detail["deadline"]
+        elif event.type == "reminder":
+            item["reminder"] = event.detail["reminder"]
+        elif event.type == "variance":
+            item["variance"] = event.detail["variance"]
+            item["task"] = event.step
+        elif event.type == "message":
+            item["message"] = event.detail.get("message")
+        elif event.type == "case_ended":
+            item["end"] = event.detail.get("end")
+        if event.actor:
+            item["by"] = event.actor
+        out.append(item)
+    return out
+
+
+def run_scenario(
+    scenario: Scenario, *, pathways_dir: Path = BUNDLED_DIR, actor: str = "simulator"
+) -> ScenarioResult:
+    """Run a scenario on a fresh in-memory database; raise ScenarioInvalid on a bad step."""
+    engine = make_engine("sqlite://")
+    metadata.create_all(engine)
+    sessions = session_factory(engine)
+    start = scenario.start
+    clock = SimulatedClock(start)
+    try:
+        with sessions.begin() as session:
+            try:
+                deploy(session, files=_bundle_for(scenario.pathway, pathways_dir), now=start)
+            except PathwayError as exc:
+                raise ScenarioInvalid(
+                    f"pathway '{scenario.pathway}' cannot be deployed: {exc}"
+                ) from None
+            case_id = start_case(session, pathway=scenario.pathway, clock=clock, actor=actor).id
+        for index, step in enumerate(scenario.steps, start=1):
+            at = start + timedelta(days=step.day)
+            _fire_until(sessions, clock, at)
+            clock.set(at)
+            try:
+                with sessions.begin() as session:
+                    if step.complete is not None:
+                        complete_task(
+                            session,
+                            case_id=case_id,
+                            step=step.complete,
+                            data=step.data,
+                            clock=clock,
+                            actor=actor,
+                        )
+                    else:
+                        assert step.message is not None
+                        deliver_message(
+                            session,
+                            case_id=case_id,
+                            message=step.message,
+                            data=step.data,
+                            clock=clock,
+                            actor=actor,
+                        )
+            except PathwayError as exc:
+                action = step.complete or step.message
+                raise ScenarioInvalid(
+                    f"step {index} (day {step.day:g}, '{action}'): {exc}"
+                ) from None
+        if scenario.until_day is not None:
+            _fire_until(sessions, clock, start + timedelta(days=scenario.until_day))
+        with sessions() as session:
+            view = get_case(session, case_id, clock=clock)
+            events = _timeline(session, case_id, start)
+    finally:
+        engine.dispose()
+    final = {
+        "status": "ended" if view.status != "active" else "active",
+        "end": view.end,
+        "ready_tasks": [t.id for t in view.ready_tasks],
+        "reminders_sent": [r.kind for r in view.reminders if r.status != "cancelled"],
+        "variances": [v.code for v in view.variances],
+        "escalated": view.escalated,
+    }
+    return ScenarioResult(events, final)

@@ -1,0 +1,126 @@
+"""The `pathway` command as a user runs it: a real process, its output and exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
+
+
+def pathway(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_the_pathways_own_files_are_deployable() -> None:
+    result = pathway("validate", "bpmn/lumbar_radiculopathy.bpmn", "bpmn/red_flags.dmn")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[:2] == [
+        "bpmn/lumbar_radiculopathy.bpmn: deployable",
+        "bpmn/red_flags.dmn: deployable",
+    ]
+
+
+def test_validate_reports_problems_with_element_line_and_fix(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.bpmn"
+    bad.write_text(
+        (ROOT / "bpmn" / "lumbar_radiculopathy.bpmn")
+        .read_text()
+        .replace('red_flag != "none"', "__import__('os').system('touch pwned')")
+    )
+    result = pathway("validate", str(bad), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "[flow_red_flag]" in result.stdout
+    assert "line " in result.stdout
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_validate_a_missing_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    result = pathway("validate", str(tmp_path / "nope.bpmn"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("scenario", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_simulates(scenario: Path) -> None:
+    result = pathway("simulate", "--json", str(scenario))
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert output["timeline"][0]["type"] == "task_ready"
+    assert output["timeline"][0]["task"] == "intake"
+    assert set(output["final"]) >= {"status", "end", "ready_tasks", "reminders_sent", "variances"}
+
+
+def test_simulation_of_the_procedure_candidate_path() -> None:
+    result = pathway("simulate", "--json", "examples/disabling_pain_procedure_candidate.json")
+    output = json.loads(result.stdout)
+    assert output["final"] == {
+        "status": "ended",
+        "end": "referred",
+        "ready_tasks": [],
+        "reminders_sent": ["referral_due_2_weeks", "reassessment_due_6_weeks"],
+        "variances": [],
+        "escalated": False,
+    }
+    reminders = [(e["day"], e["reminder"]) for e in output["timeline"] if e["type"] == "reminder"]
+    assert reminders == [(14, "referral_due_2_weeks"), (42, "reassessment_due_6_weeks")]
+
+
+def test_human_timeline_is_readable() -> None:
+    result = pathway("simulate", "examples/late_presentation_escalated.json")
+    assert result.returncode == 0
+    assert "REMINDER     reminder: referral_escalation_3_months" in result.stdout
+    assert "VARIANCE     variance: bed_rest_prescribed  at conservative_plan" in result.stdout
+    assert "escalated: yes" in result.stdout
+
+
+def test_a_step_that_is_not_ready_exits_2_naming_the_step_and_the_ready_steps(
+    tmp_path: Path,
+) -> None:
+    scenario = json.loads((ROOT / "examples" / "improved_at_6_weeks.json").read_text())
+    scenario["steps"].insert(
+        2, {"day": 0, "complete": "six_week_reassessment", "data": {"improved": True}}
+    )
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(scenario))
+    result = pathway("simulate", "--json", str(path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "step 3" in result.stderr
+    assert "six_week_reassessment" in result.stderr
+    assert "ready steps: conservative_plan" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"pathway": "lumbar_radiculopathy", "steps": []}', "start"),
+        ('{"pathway": "nope", "start": "2026-01-05T09:00:00+00:00", "steps": []}', "no pathway"),
+        (
+            '{"pathway": "lumbar_radiculopathy", "start": "2026-01-05T09:00:00", "steps": []}',
+            "timezone",
+        ),
+    ],
+)
+def test_bad_scenario_files_are_explained(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(content)
+    result = pathway("simulate", str(path))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
