@@ -14,6 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -139,14 +140,8 @@ def deploy_bundled(session: Session, *, now: datetime) -> DefinitionInfo:
     return deploy(session, files=files, now=now)
 
 
-def _info(row: object) -> DefinitionInfo:
-    return DefinitionInfo(
-        row.id,
-        row.pathway,
-        row.version,
-        row.bundle_sha256,  # type: ignore[attr-defined]
-        row.created_at,
-    )  # type: ignore[attr-defined]
+def _info(row: Any) -> DefinitionInfo:
+    return DefinitionInfo(row.id, row.pathway, row.version, row.bundle_sha256, row.created_at)
 
 
 def latest(session: Session, pathway: str) -> DefinitionInfo:
