@@ -135,7 +135,7 @@ def _ready_view(run: CaseRun) -> list[ReadyTask]:
     return out
 
 
-def _write_events(session: Session, case_id: str, events: list[Event]) -> None:
+def _write_events(session: Session, case_id: str, *, events: list[Event]) -> None:
     if events:
         session.execute(
             insert(case_events),
@@ -236,7 +236,7 @@ def _save(
                 for v in run.variances
             ],
         )
-    _write_events(session, case_id, run.events)
+    _write_events(session, case_id, events=run.events)
 
 
 def start_case(

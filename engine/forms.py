@@ -74,7 +74,7 @@ class Form:
         return [f.describe() for f in self.fields]
 
 
-def _check_value(spec: FormField, value: Any, today: date) -> str | None:
+def _check_value(spec: FormField, value: Any, *, today: date) -> str | None:
     if spec.type == "boolean":
         return None if isinstance(value, bool) else "must be true or false"
     if spec.type == "long":
@@ -128,7 +128,7 @@ def validate(form: Form, data: Any, *, task: str, today: date) -> dict[str, Any]
             if spec.required:
                 errors.append(FieldError(spec.id, "is required"))
             continue
-        problem = _check_value(spec, value, today)
+        problem = _check_value(spec, value, today=today)
         if problem:
             errors.append(FieldError(spec.id, problem))
         else:

@@ -112,7 +112,7 @@ def _bundle_for(pathway: str, directory: Path) -> list[tuple[str, bytes]]:
     return [(p.name, p.read_bytes()) for p in [bpmn, *sorted(directory.glob("*.dmn"))]]
 
 
-def _fire_until(session_of: Any, clock: SimulatedClock, until: datetime) -> None:
+def _fire_until(session_of: Any, *, clock: SimulatedClock, until: datetime) -> None:
     while True:
         with session_of() as session:
             due = next_due(session)
@@ -127,7 +127,7 @@ def _day(at: datetime, start: datetime) -> float:
     return round((at - start).total_seconds() / 86400, 4)
 
 
-def _timeline(session: Session, case_id: str, start: datetime) -> list[dict[str, Any]]:
+def _timeline(session: Session, case_id: str, *, start: datetime) -> list[dict[str, Any]]:
     out = []
     for event in timeline(session, case_id):
         if event.type not in TIMELINE_TYPES:
@@ -178,7 +178,7 @@ def run_scenario(
             case_id = start_case(session, pathway=scenario.pathway, clock=clock, actor=actor).id
         for index, step in enumerate(scenario.steps, start=1):
             at = start + timedelta(days=step.day)
-            _fire_until(sessions, clock, at)
+            _fire_until(sessions, clock=clock, until=at)
             clock.set(at)
             try:
                 with sessions.begin() as session:
@@ -207,10 +207,10 @@ def run_scenario(
                     f"step {index} (day {step.day:g}, '{action}'): {exc}"
                 ) from None
         if scenario.until_day is not None:
-            _fire_until(sessions, clock, start + timedelta(days=scenario.until_day))
+            _fire_until(sessions, clock=clock, until=start + timedelta(days=scenario.until_day))
         with sessions() as session:
             view = get_case(session, case_id, clock=clock)
-            events = _timeline(session, case_id, start)
+            events = _timeline(session, case_id, start=start)
     finally:
         engine.dispose()
     final = {

@@ -1,0 +1,282 @@
+"""Engine benchmarks: the cost of advancing a stored case against bare SpiffWorkflow, the size
+of stored state, and how fire_due scales with waiting cases. Prints figures and ratios
+measured in one run (the machine is shared and noisy: compare ratios, not absolute times).
+
+    .venv/bin/python bench/engine_bench.py [--cases 300] [--waiting 100000] [--pg URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import uuid
+import zlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.event_definition import (
+    TimerConditionalEventDefinitionConverter,
+)
+from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import insert, select, text, update
+
+import engine
+from engine import cases as case_module
+from engine import definitions
+from engine.diagrams import BusinessRuleTask, ClockedCycle, ClockedDuration, ClockedTimeDate
+from engine.state import load_state
+from engine.store import case_timers, cases, metadata
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+SCREEN = dict.fromkeys(
+    [
+        "urinary_retention_or_incontinence",
+        "saddle_anesthesia",
+        "bilateral_leg_weakness",
+        "progressive_motor_deficit",
+        "history_of_cancer",
+        "unexplained_weight_loss",
+        "fever",
+        "iv_drug_use",
+        "immunosuppression",
+        "significant_trauma",
+        "osteoporosis",
+        "prolonged_corticosteroids",
+    ],
+    False,
+)
+PLAN = {
+    "nsaids": True,
+    "muscle_relaxant": False,
+    "opioid_short_course": False,
+    "activity_advice": True,
+    "bed_rest": False,
+    "heat_cold": True,
+    "education_given": True,
+    "mri_ordered": False,
+}
+INTAKE = {
+    "patient_ref": "P-BENCH",
+    "side": "left",
+    "symptom_onset": "2025-12-29",
+    "leg_pain_nrs": 7,
+    "disabling_pain": True,
+    "age": 44,
+}
+REFERRAL = {"referral_date": "2026-01-07", "specialty": "spine surgery"}
+
+
+def _spiff_serializer() -> BpmnWorkflowSerializer:
+    registry = BpmnWorkflowSerializer.configure()
+    BaseBusinessRuleTaskConverter(BusinessRuleTask, registry)
+    for timer in (ClockedTimeDate, ClockedDuration, ClockedCycle):
+        TimerConditionalEventDefinitionConverter(timer, registry)
+    return BpmnWorkflowSerializer(registry=registry)
+
+
+def _prepare_db(url: str) -> Any:
+    db = engine.make_engine(url)
+    if url.startswith("postgresql"):
+        with db.begin() as conn:
+            metadata.drop_all(conn)
+    metadata.create_all(db)
+    return db
+
+
+def _case_at_referral(sessions: Any, clock: engine.SimulatedClock) -> str:
+    """A case in conservative care with its disabling-pain referral ready and 3 timers."""
+    with sessions.begin() as session:
+        definitions.deploy_bundled(session, now=START)
+        case_id = engine.start_case(
+            session, pathway="lumbar_radiculopathy", clock=clock, actor="bench"
+        ).id
+        for step, data in (
+            ("intake", INTAKE),
+            ("red_flag_screen", SCREEN),
+            ("conservative_plan", PLAN),
+        ):
+            engine.complete_task(
+                session, case_id=case_id, step=step, data=data, clock=clock, actor="bench"
+            )
+    return case_id
+
+
+def _clone(
+    sessions: Any, source: str, count: int, *, due_shift: timedelta | None = None, batch: int = 5000
+) -> list[str]:
+    """Copy a case row and its timer rows ``count`` times (a real stored state each)."""
+    with sessions() as session:
+        row = session.execute(select(cases).where(cases.c.id == source)).one()._asdict()
+        timers = [
+            r._asdict()
+            for r in session.execute(select(case_timers).where(case_timers.c.case_id == source))
+        ]
+    ids = []
+    for offset in range(0, count, batch):
+        case_rows, timer_rows = [], []
+        for _ in range(min(batch, count - offset)):
+            new_id = str(uuid.uuid4())
+            ids.append(new_id)
+            case_rows.append({**row, "id": new_id})
+            for t in timers:
+                due = t["due_at"] + due_shift if due_shift else t["due_at"]
+                timer_rows.append(
+                    {k: v for k, v in t.items() if k != "id"} | {"case_id": new_id, "due_at": due}
+                )
+        with sessions.begin() as session:
+            session.execute(insert(cases), case_rows)
+            session.execute(insert(case_timers), timer_rows)
+    return ids
+
+
+def _median_rate(fn: Callable[[], None], count: int) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) / count
+
+
+def bench_advance(url: str, n: int) -> tuple[float, float, int, int]:
+    """Per-op seconds for our stored advance and for bare SpiffWorkflow, and state sizes."""
+    db = _prepare_db(url)
+    sessions = engine.session_factory(db)
+    clock = engine.SimulatedClock(START + timedelta(days=3))
+    source = _case_at_referral(sessions, clock)
+    ids = _clone(sessions, source, n)
+
+    def ours() -> None:
+        for case_id in ids:
+            with sessions.begin() as session:
+                case_module.advance(
+                    session,
+                    case_id=case_id,
+                    clock=clock,
+                    actor="bench",
+                    action=lambda run: run.complete("specialist_referral", REFERRAL),
+                )
+
+    ours_per_op = _median_rate(ours, n)
+
+    serializer = _spiff_serializer()
+    with sessions() as session:
+        row = session.execute(select(cases).where(cases.c.id == source)).one()
+        pathway = definitions.load(session, row.definition_id)
+    workflow = load_state(
+        row.state, parsed=pathway.parsed, script_engine=case_module.script_engine(clock)
+    )
+    full_json = serializer.serialize_json(workflow)
+    stored = len(row.state)
+    samples = [full_json] * n
+
+    def bare() -> None:
+        for blob in samples:
+            wf = serializer.deserialize_json(blob)
+            wf.script_engine = case_module.script_engine(clock)
+            task = next(
+                t
+                for t in wf.get_tasks(state=TaskState.READY)
+                if t.task_spec.bpmn_id == "specialist_referral"
+            )
+            task.set_data(**REFERRAL)
+            task.run()
+            wf.refresh_timers()
+            wf.do_engine_steps()
+            serializer.serialize_json(wf)
+
+    bare_per_op = _median_rate(bare, n)
+    db.dispose()
+    print(f"(state without spec, before compression: {len(zlib.decompress(row.state)):d} bytes)")
+    return ours_per_op, bare_per_op, stored, len(full_json.encode())
+
+
+def bench_fire_due(url: str, *, waiting: int, due: int) -> float:
+    """Seconds for fire_due to advance ``due`` cases among ``waiting`` others."""
+    db = _prepare_db(url)
+    sessions = engine.session_factory(db)
+    clock = engine.SimulatedClock(START)
+    source = _case_at_referral(sessions, clock)
+    _clone(sessions, source, waiting, due_shift=timedelta(days=365))
+    due_ids = _clone(sessions, source, due)
+    with sessions.begin() as session:  # the source itself waits too
+        session.execute(
+            update(case_timers)
+            .where(case_timers.c.case_id == source)
+            .values(due_at=START + timedelta(days=400))
+        )
+    if url.startswith("postgresql"):
+        with db.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+    now = START + timedelta(days=14, hours=1)  # the 2-week timer of the due cases
+    t0 = time.perf_counter()
+    with sessions.begin() as session:
+        report = engine.fire_due(session, now=now)
+    elapsed = time.perf_counter() - t0
+    assert len(report.cases) == due, (len(report.cases), due)
+    assert set(report.cases) == set(due_ids)
+    db.dispose()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=300, help="cases advanced per measure")
+    parser.add_argument("--waiting", type=int, default=100_000)
+    parser.add_argument("--due", type=int, default=1_000)
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get(
+            "PATHWAY_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    args = parser.parse_args()
+
+    print(f"# engine benchmarks ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores)")
+    print("\n## advancing a stored case (load, complete a step, run, save)")
+    ours, bare, stored, full = bench_advance("sqlite://", args.cases)
+    print(f"in-memory SQLite : {ours * 1000:7.2f} ms/op")
+    print(f"bare SpiffWorkflow (deserialize, complete, run, serialize): {bare * 1000:7.2f} ms/op")
+    print(f"ratio SQLite / bare: {ours / bare:.2f}x   (target <= 2x)")
+    try:
+        pg_ours, pg_bare, _, _ = bench_advance(args.pg, args.cases)
+        print(
+            f"PostgreSQL       : {pg_ours * 1000:7.2f} ms/op  "
+            f"(ratio to bare in the same run: {pg_ours / pg_bare:.2f}x)"
+        )
+    except Exception as exc:
+        print(f"PostgreSQL       : not measured ({exc.__class__.__name__}: {exc})")
+
+    print("\n## stored state per case")
+    print(f"stored (no spec, compressed): {stored:6d} bytes")
+    print(f"SpiffWorkflow full JSON     : {full:6d} bytes")
+    print(f"ratio: {stored / full:.1%}   (target <= 40%)")
+
+    print(f"\n## fire_due: {args.due} due cases among N waiting")
+    for label, url in (
+        ("SQLite file", "sqlite:///" + str(Path("/tmp") / "pathway_bench.db")),
+        ("PostgreSQL", args.pg),
+    ):
+        if url.startswith("sqlite"):
+            Path(url[len("sqlite:///") :]).unlink(missing_ok=True)
+        try:
+            small = bench_fire_due(url, waiting=args.due, due=args.due)
+            if url.startswith("sqlite"):
+                Path(url[len("sqlite:///") :]).unlink(missing_ok=True)
+            large = bench_fire_due(url, waiting=args.waiting, due=args.due)
+        except Exception as exc:
+            print(f"{label}: not measured ({exc.__class__.__name__}: {exc})")
+            continue
+        print(
+            f"{label}: among {args.due:>7,}: {small:6.2f} s   among {args.waiting:>7,}: "
+            f"{large:6.2f} s   ratio {large / small:.2f}x   (target <= 1.5x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
