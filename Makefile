@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+NODE_DEPS := tests/bpmnio/node_modules/.package-lock.json
+
+.PHONY: install run test bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -13,9 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# bpmn-moddle, to check that bpmn.io keeps what the engine reads (tests/bpmnio).
+$(NODE_DEPS): tests/bpmnio/package.json tests/bpmnio/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the bpmn.io round-trip test needs Node.js"; exit 1; }
+	npm ci --prefix tests/bpmnio --no-audit --no-fund --loglevel=error
 
-run: install
+install: $(STAMP) $(NODE_DEPS)
+
+run: $(STAMP)
 	$(BIN)/pathway simulate examples/*.json
 
 test: install
@@ -29,4 +36,4 @@ bench: install
 	$(BIN)/python bench/engine_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache pathway.db
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache pathway.db tests/bpmnio/node_modules
