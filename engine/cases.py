@@ -322,10 +322,7 @@ def advance(
         recorded_variances=recorded,
     )
     action(run)
-    patient_ref = row.patient_ref
-    for event in run.events:
-        if event.type == "task_completed" and "patient_ref" in event.detail.get("fields", ()):
-            patient_ref = _find_patient_ref(run) or patient_ref
+    patient_ref = run.patient_ref or row.patient_ref
     _save(
         session,
         run=run,
@@ -337,14 +334,6 @@ def advance(
         cancel_reason=cancel_reason,
     )
     return run
-
-
-def _find_patient_ref(run: CaseRun) -> str | None:
-    for task in reversed(run.workflow.get_tasks()):
-        value = task.data.get("patient_ref")
-        if isinstance(value, str):
-            return value
-    return None
 
 
 def complete_task(

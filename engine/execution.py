@@ -129,6 +129,7 @@ class CaseRun:
         self.reminders: list[RaisedReminder] = []
         self.variances: list[RaisedVariance] = []
         self.end: str | None = None
+        self.patient_ref: str | None = None
         self._last_end: str | None = None
         self._ready_before = {t.id for t in self.ready_tasks()}
 
@@ -209,6 +210,8 @@ class CaseRun:
         form = step.form if step and step.form else Form()
         accepted = validate(form, data, task=step_id, today=self._today())
         task.set_data(**accepted)
+        if isinstance(accepted.get("patient_ref"), str):
+            self.patient_ref = accepted["patient_ref"]
         try:
             task.run()
         except SpiffWorkflowException as exc:
