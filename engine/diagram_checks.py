@@ -1,56 +1,61 @@
 """Checks on a parsed BPMN document beyond its XML schema: what SpiffWorkflow and the
 sandbox accept, and what a pathway needs (roles, evidence, diagram layout).
 
+``check_bpmn`` runs, on each executable process, the checks held here (diagram code, flows and
+gateways, timers, tasks, steps, layout, the decisions business rule tasks call), then has
+SpiffWorkflow build the process and adds what it refuses, worded by ``spiff_refusals``.
+
 Every check is collected, not stop-at-first; each problem names the element, its line and what
 to change. Nothing here runs diagram code: expressions are only compiled by the sandbox.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
+from .diagram_problems import (
+    FLOW_NODES,
+    bpmn_kind,
+    code_problem,
+    find_by_id,
+    label,
+    local,
+    owner,
+    problem,
+    text_of,
+)
 from .diagrams import BPMN_NS, BusinessRuleTaskParser, build_specs, is_iso_literal
 from .errors import Problem
-from .expressions import ExpressionRejected, check_expression, check_script
+from .spiff_refusals import clean_message, crash_problem, engine_problem, merge_engine_problems
 from .steps import ROLES, read_steps
+
+# With the helpers that moved to diagram_problems and spiff_refusals: still importable from here.
+__all__ = [
+    "BPMNDI_NS",
+    "DMN13_NS",
+    "DecisionSource",
+    "bpmn_kind",
+    "check_bpmn",
+    "clean_message",
+    "code_problem",
+    "crash_problem",
+    "decision_refs",
+    "find_by_id",
+    "label",
+    "local",
+    "owner",
+    "problem",
+    "text_of",
+]
 
 _B = f"{{{BPMN_NS}}}"
 BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 DMN13_NS = "https://www.omg.org/spec/DMN/20191111/MODEL/"
-_FLOW_NODES = frozenset(
-    (
-        "task",
-        "userTask",
-        "manualTask",
-        "serviceTask",
-        "scriptTask",
-        "businessRuleTask",
-        "sendTask",
-        "receiveTask",
-        "callActivity",
-        "subProcess",
-        "transaction",
-        "adHocSubProcess",
-        "startEvent",
-        "endEvent",
-        "intermediateCatchEvent",
-        "intermediateThrowEvent",
-        "boundaryEvent",
-        "exclusiveGateway",
-        "inclusiveGateway",
-        "parallelGateway",
-        "eventBasedGateway",
-        "complexGateway",
-    )
-)
 _TIMES = ("timeDate", "timeDuration", "timeCycle")
-_CODE_FIX = "rewrite it with task variables and the sandbox helpers only"
 
 
 @dataclass(frozen=True)
@@ -60,103 +65,6 @@ class DecisionSource:
     file: str
     root: etree._Element
     usable: bool
-
-
-def local(node: etree._Element) -> str:
-    """Return an element's tag without its namespace ('' for comments)."""
-    return etree.QName(node).localname if isinstance(node.tag, str) else ""
-
-
-def bpmn_kind(node: etree._Element) -> str:
-    """Return the tag of a BPMN element without its namespace ('' for any other element)."""
-    return node.tag[len(_B) :] if isinstance(node.tag, str) and node.tag.startswith(_B) else ""
-
-
-def label(node: etree._Element) -> str:
-    """Name an element as a modeler sees it: kind, id and name."""
-    kind = local(node)
-    if kind.endswith("Event") and node.find(f"{_B}timerEventDefinition") is not None:
-        words = "timer"
-    elif kind.endswith("SubProcess") or kind == "subProcess":
-        words = kind[: -len("SubProcess")].replace("adHoc", "ad-hoc ") + "subprocess"
-    else:
-        words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", kind).lower() or "element"
-    ident = node.get("id")
-    text = f"{words} '{ident}'" if ident else words
-    name = " ".join((node.get("name") or node.get("label") or "").split())
-    if name and name != ident:
-        text += f' ("{name[:60]}")'
-    return text
-
-
-def problem(file: str, node: etree._Element | None, message: str, fix: str | None) -> Problem:
-    """Build a problem located at an element (its id, or the nearest ancestor's, and line)."""
-    line = node.sourceline if node is not None else None
-    line = line if isinstance(line, int) else None
-    ident = None
-    while ident is None and node is not None:
-        ident = node.get("id") if isinstance(node.tag, str) else None
-        node = node.getparent()
-    return Problem(file, message, ident, line, fix)
-
-
-def owner(node: etree._Element) -> etree._Element:
-    """Return the flow element (task, event, flow...) a nested element belongs to."""
-    current: etree._Element | None = node
-    while current is not None:
-        if bpmn_kind(current) in _FLOW_NODES or bpmn_kind(current) in ("sequenceFlow", "process"):
-            return current
-        current = current.getparent()
-    return node
-
-
-def find_by_id(root: etree._Element, ident: str | None) -> etree._Element | None:
-    """Return the element with the given id attribute, if there is one."""
-    if not ident:
-        return None
-    found = root.xpath("//*[@id=$ident]", ident=ident)
-    return found[0] if isinstance(found, list) and found else None
-
-
-def text_of(node: etree._Element | None) -> str:
-    """Return an element's text, stripped ('' for none)."""
-    return (node.text or "").strip() if node is not None else ""
-
-
-def code_problem(
-    file: str, node: etree._Element, what: str, source: str, *, script: bool = False
-) -> Problem | None:
-    """Check diagram code with the sandbox's compile-time rules; a problem if it is refused."""
-    juel = re.fullmatch(r"\s*[$#]\{(.*)\}\s*", source, re.DOTALL)
-    if juel:
-        python = re.sub(r"!(?!=)", "not ", juel[1].replace("&&", " and ").replace("||", " or "))
-        return problem(
-            file,
-            node,
-            f"{what} of {label(node)} is a Camunda JUEL expression, which the engine cannot read",
-            "write it as a Python expression, e.g. " + " ".join(python.split()),
-        )
-    try:
-        (check_script if script else check_expression)(source)
-    except ExpressionRejected as rejected:
-        where = f" (line {rejected.line})" if rejected.line and "\n" in source.strip() else ""
-        return problem(
-            file,
-            node,
-            f"{what} of {label(node)} is not allowed{where}: {rejected.reason}",
-            _CODE_FIX,
-        )
-    except Exception as exc:  # the sandbox must never take validation down
-        return problem(
-            file,
-            node,
-            f"{what} of {label(node)} could not be checked ({type(exc).__name__})",
-            _CODE_FIX,
-        )
-    return None
-
-
-# ---------------------------------------------------------------- BPMN
 
 
 def _descendants(process: etree._Element, kind: str) -> Iterator[etree._Element]:
@@ -351,7 +259,7 @@ def _layout_checks(file: str, root: etree._Element, process: etree._Element) -> 
     }
     for node in process.iter():
         kind = bpmn_kind(node)
-        if (kind in _FLOW_NODES or kind == "sequenceFlow") and node.get("id") not in drawn:
+        if (kind in FLOW_NODES or kind == "sequenceFlow") and node.get("id") not in drawn:
             yield problem(
                 file,
                 node,
@@ -411,145 +319,16 @@ def _decision_checks(
             dmn.setdefault(ref, (f"{ref}.dmn", _stub_dmn(ref)))
 
 
-_ENGINE_MESSAGES: tuple[tuple[str, str, str], ...] = (
-    (
-        r"Multiple outgoing flows are not supported",
-        "{label} has several outgoing flows, which the engine does not run as a split",
-        "add a parallel or exclusive gateway after it",
-    ),
-    (
-        r"Exactly one start event is required in a SubWorkflow Task; found (\d+)",
-        "{label} must contain exactly one start event (it has {0})",
-        "add one start event inside it",
-    ),
-    (
-        r"A SubWorkflow Must contain an End event",
-        "{label} has no end event",
-        "add an end event inside it",
-    ),
-    (
-        r"Time Specification Error",
-        "the engine cannot read the time of {label}",
-        "add a timeDuration such as P14D, a timeDate or a timeCycle",
-    ),
-    (
-        r"Cannot resolve data(Input|Output)Association",
-        "{label} has a data association the engine cannot resolve",
-        "remove the data association, or point it to a data object of the same process",
-    ),
-    (
-        r"multiinstance task must specify a cardinality",
-        "{label} repeats without saying how often",
-        "set a loop cardinality or a loop input collection",
-    ),
-    (r"No start event found", "{label} has no start event", "add a start event"),
-    (
-        r"is not executable",
-        "{label} is not executable, but this process needs it",
-        "set isExecutable=true on it",
-    ),
-    (r"No Script Provided", "{label} has no script", "write the script, or use another task type"),
-)
-# Engine refusals one of our own checks already reports, better worded: (engine message,
-# our message, whether ours must be on the same element).
-_OVERLAPS = (
-    (r"Time Specification", r"has no time definition|has an empty time", True),
-    (r"without condition", r"without a condition", True),
-    (r"No DMN Diagram available|must name its decision", r"names no decision|calls decision", True),
-    (r"calledElement", r"process it calls", True),
-    (r"The process '.*' was not found", r"calls process", False),
-    (r"Data Store", r"data store", False),
-    (r"Expected a (Signal|Message)", r"refers to (signal|message)", False),
-)
-
-
-def clean_message(text: str) -> str:
-    """Make a SpiffWorkflow message fit for a modeler: no element reprs, one line, short."""
-    text = re.sub(r"<Element \{[^}]*\}(\w+) at 0x[0-9a-fA-F]+>", r"'\1'", text)
-    text = " ".join(text.split()).rstrip(". ")
-    return text[:300]
-
-
-def _engine_problem(
-    file: str, root: etree._Element, process: etree._Element, exc: ValidationException
-) -> tuple[Problem, str]:
-    raw = clean_message(str(exc.args[0]) if exc.args else str(exc))
-    node = find_by_id(root, getattr(exc, "id", None))
-    node = process if node is None else node
-    for pattern, message, fix in _ENGINE_MESSAGES:
-        match = re.search(pattern, raw)
-        if match:
-            text = message.format(*match.groups(), label=label(node))
-            return problem(file, node, text, fix), raw
-    return problem(
-        file,
-        node,
-        f"the engine cannot use {label(node)}: {raw}",
-        "change the element as the message says, or remove it",
-    ), raw
-
-
-def _crash_element(tb: TracebackType | None, root: etree._Element) -> etree._Element | None:
-    """Find the element SpiffWorkflow was parsing when it crashed (its innermost `node`)."""
-    found = None
-    while tb is not None:
-        names = tb.tb_frame.f_locals
-        for candidate in (names.get("node"), getattr(names.get("self"), "node", None)):
-            if (
-                isinstance(candidate, etree._Element)
-                and candidate is not root
-                and isinstance(candidate.tag, str)
-                and candidate.getroottree().getroot() is root
-            ):
-                found = candidate
-        tb = tb.tb_next
-    return found
-
-
-def crash_problem(
-    file: str, root: etree._Element, process: etree._Element, exc: Exception
-) -> Problem:
-    """Report an unexpected SpiffWorkflow exception: the element, the type, the message."""
-    node = _crash_element(exc.__traceback__, root)
-    what = label(node) if node is not None else label(process)
-    detail = clean_message(str(exc)) or "no message"
-    return problem(
-        file,
-        node if node is not None else process,
-        f"the engine cannot execute {what}: SpiffWorkflow failed while reading it "
-        f"({type(exc).__name__}: {detail})",
-        "change or remove this element; if it "
-        "looks right, report the file to the pathway engineers",
-    )
-
-
 def _engine_checks(
     file: str, root: etree._Element, process: etree._Element, dmn: list[tuple[str, etree._Element]]
 ) -> tuple[Problem, str] | None:
     try:
         build_specs(bpmn=[(file, root)], dmn=dmn, process_id=process.get("id", ""))
     except ValidationException as exc:
-        return _engine_problem(file, root, process, exc)
+        return engine_problem(file, root, process, exc)
     except Exception as exc:  # SpiffWorkflow raises bare KeyError/AttributeError on some files
         return crash_problem(file, root, process, exc), ""
     return None
-
-
-def _merge(engine: Iterable[tuple[Problem, str]], own: list[Problem]) -> list[Problem]:
-    """Engine problems first, except those an own check already reports better."""
-    merged = []
-    for found, raw in engine:
-        covered = any(
-            re.search(pattern, raw)
-            and any(
-                re.search(ours, p.message) and (not same or p.element_id == found.element_id)
-                for p in own
-            )
-            for pattern, ours, same in _OVERLAPS
-        )
-        if not covered:
-            merged.append(found)
-    return merged + own
 
 
 def check_bpmn(
@@ -599,4 +378,4 @@ def check_bpmn(
         if found is not None:
             engine.append(found)
     ids = tuple(p.get("id") or "" for p in executable if p.get("id"))
-    return ids, list(dict.fromkeys(_merge(engine, own)))
+    return ids, list(dict.fromkeys(merge_engine_problems(engine, own)))
