@@ -34,6 +34,7 @@ from engine import definitions
 from engine.diagrams import BusinessRuleTask, ClockedCycle, ClockedDuration, ClockedTimeDate
 from engine.state import load_state
 from engine.store import case_timers, cases, metadata
+from engine.views import script_engine
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SCREEN = dict.fromkeys(
@@ -168,9 +169,7 @@ def bench_advance(url: str, n: int) -> tuple[float, float, int, int]:
     with sessions() as session:
         row = session.execute(select(cases).where(cases.c.id == source)).one()
         pathway = definitions.load(session, row.definition_id)
-    workflow = load_state(
-        row.state, parsed=pathway.parsed, script_engine=case_module.script_engine(clock)
-    )
+    workflow = load_state(row.state, parsed=pathway.parsed, script_engine=script_engine(clock))
     full_json = serializer.serialize_json(workflow)
     stored = len(row.state)
     samples = [full_json] * n
@@ -178,7 +177,7 @@ def bench_advance(url: str, n: int) -> tuple[float, float, int, int]:
     def bare() -> None:
         for blob in samples:
             wf = serializer.deserialize_json(blob)
-            wf.script_engine = case_module.script_engine(clock)
+            wf.script_engine = script_engine(clock)
             task = next(
                 t
                 for t in wf.get_tasks(state=TaskState.READY)

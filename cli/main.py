@@ -1,4 +1,5 @@
-"""The ``pathway`` command: validate diagrams, simulate scenarios, manage the database."""
+"""The ``pathway`` command: validate diagrams, simulate scenarios, serve the API, issue local
+tokens, manage the database."""
 
 from __future__ import annotations
 
@@ -93,9 +94,53 @@ def _simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve(args: argparse.Namespace) -> int:
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    try:
+        settings = engine.Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        print(f"pathway serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    import uvicorn
+
+    from api.app import create_app
+
+    logging.getLogger().setLevel(settings.log_level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    base = f"http://{settings.host}:{settings.port}"
+    where = (
+        "SQLite " + settings.database[len("sqlite:///") :] if settings.is_embedded else "PostgreSQL"
+    )
+    print(f"Pathway is serving at {base} (database: {where})")
+    print(f"  interactive API docs: {base}/docs")
+    print("  get a token:          .venv/bin/pathway token --sub ana --role coordinator")
+    print(f"  then:                 curl -H 'Authorization: Bearer <token>' {base}/worklist")
+    sys.stdout.flush()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level=settings.log_level.lower(),
+    )
+    return EXIT_OK
+
+
+def _token(args: argparse.Namespace) -> int:
+    from api.auth import issue_token
+
+    try:
+        token = issue_token(engine.get_settings(), sub=args.sub, roles=args.role, hours=args.hours)
+    except ValueError as exc:
+        print(f"pathway token: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(token)
+    return EXIT_OK
+
+
 def _db_upgrade(_args: argparse.Namespace) -> int:
     settings = engine.get_settings()
-    db = engine.make_engine(settings.database_url)
+    db = engine.make_engine(settings.database)
     try:
         engine.upgrade(db)
         print(f"database schema at revision {engine.current_revision(db)}")
@@ -117,6 +162,23 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("scenarios", nargs="+", metavar="SCENARIO.json")
     simulate.add_argument("--json", action="store_true", help="print the result as JSON")
     simulate.set_defaults(func=_simulate)
+
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", help="address to listen on (default PATHWAY_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default PATHWAY_PORT, 8000)")
+    serve.set_defaults(func=_serve)
+
+    token = commands.add_parser("token", help="print a signed token for local use")
+    token.add_argument("--sub", required=True, help="who the token is for (goes into the audit)")
+    token.add_argument(
+        "--role",
+        required=True,
+        action="append",
+        choices=["coordinator", "clinician", "modeler", "admin"],
+        help="a role; repeat for several",
+    )
+    token.add_argument("--hours", type=float, default=8, help="validity in hours (default 8)")
+    token.set_defaults(func=_token)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

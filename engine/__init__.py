@@ -4,21 +4,15 @@ No web, queue or command-line code lives here; the API, the workers and the CLI 
 names below.
 """
 
+import logging as _logging
+
 from .cases import (
-    ACTIVE,
-    CANCELLED,
-    ENDED,
-    CaseView,
-    Deadline,
-    ReadyTask,
-    ReminderView,
-    VarianceView,
     cancel_case,
     complete_task,
     deliver_message,
-    get_case,
+    replay_start,
+    reschedule_deadline,
     start_case,
-    timeline,
 )
 from .clock import Clock, SimulatedClock, SystemClock
 from .definitions import DefinitionInfo, deploy, deploy_bundled, latest, original_files
@@ -28,10 +22,13 @@ from .errors import (
     DeadlineNotFound,
     DefinitionInvalid,
     DefinitionNotFound,
+    DuplicateCase,
     ExecutionFailed,
     FieldError,
+    IdempotencyKeyReused,
     InvalidTaskData,
     MessageNotExpected,
+    NotPermitted,
     PathwayError,
     Problem,
     ScenarioInvalid,
@@ -44,6 +41,19 @@ from .settings import Settings, get_settings
 from .store import current_revision, make_engine, session_factory, upgrade
 from .timers import FireReport, due_case_ids, fire_due, next_due
 from .validation import FileReport, validate_documents, validate_paths
+from .views import (
+    ACTIVE,
+    CANCELLED,
+    ENDED,
+    CaseView,
+    Deadline,
+    ReadyTask,
+    ReminderView,
+    VarianceView,
+    get_case,
+    timeline,
+)
+from .worklist import CasePage, CaseSummary, WorkItem, list_cases, worklist
 
 __all__ = [
     "ACTIVE",
@@ -51,6 +61,8 @@ __all__ = [
     "ENDED",
     "CaseClosed",
     "CaseNotFound",
+    "CasePage",
+    "CaseSummary",
     "CaseView",
     "Clock",
     "Deadline",
@@ -58,13 +70,16 @@ __all__ = [
     "DefinitionInfo",
     "DefinitionInvalid",
     "DefinitionNotFound",
+    "DuplicateCase",
     "Event",
     "ExecutionFailed",
     "FieldError",
     "FileReport",
     "FireReport",
+    "IdempotencyKeyReused",
     "InvalidTaskData",
     "MessageNotExpected",
+    "NotPermitted",
     "PathwayError",
     "Problem",
     "ReadyTask",
@@ -77,6 +92,7 @@ __all__ = [
     "TaskNotReady",
     "VarianceView",
     "VersionConflict",
+    "WorkItem",
     "cancel_case",
     "complete_task",
     "current_revision",
@@ -88,10 +104,13 @@ __all__ = [
     "get_case",
     "get_settings",
     "latest",
+    "list_cases",
     "load_scenario",
     "make_engine",
     "next_due",
     "original_files",
+    "replay_start",
+    "reschedule_deadline",
     "run_scenario",
     "session_factory",
     "start_case",
@@ -99,4 +118,8 @@ __all__ = [
     "upgrade",
     "validate_documents",
     "validate_paths",
+    "worklist",
 ]
+
+# SpiffWorkflow puts task data (patient data) into its log records at DEBUG: never let it.
+_logging.getLogger("spiff").setLevel(_logging.WARNING)

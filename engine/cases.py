@@ -1,16 +1,18 @@
-"""Cases: start one, read it, complete its steps, deliver messages, cancel it.
+"""Cases: start one, complete its steps, deliver messages, move deadlines, cancel it.
 
 Every change goes through ``advance``: lock the case row, check its version, load, act, run
-engine steps, save the state with a new version, rewrite its timer rows, record reminders,
-variances and audit events. The caller's transaction commits it all or nothing.
+engine steps, save the state with a new version, rewrite its timer and ready-step rows,
+record reminders, variances and audit events. The caller's transaction commits it all or
+nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,88 +21,29 @@ from sqlalchemy.orm import Session
 
 from . import definitions
 from .clock import Clock
-from .definitions import Pathway
-from .errors import CaseClosed, CaseNotFound, VersionConflict
+from .errors import (
+    CaseClosed,
+    CaseNotFound,
+    DuplicateCase,
+    FieldError,
+    IdempotencyKeyReused,
+    InvalidTaskData,
+    VersionConflict,
+)
 from .execution import CaseRun, Event
-from .expressions import SandboxScriptEngine
 from .state import dump_state, load_state
-from .steps import describe_step
-from .store import case_events, case_timers, cases, reminders, variances
+from .store import (
+    case_events,
+    case_tasks,
+    case_timers,
+    cases,
+    idempotency_keys,
+    reminders,
+    variances,
+)
+from .views import ACTIVE, CANCELLED, ENDED, CaseView, build_view, script_engine
 
 log = logging.getLogger(__name__)
-
-ACTIVE, ENDED, CANCELLED = "active", "ended", "cancelled"
-
-
-@dataclass(frozen=True)
-class ReadyTask:
-    """A step a person can complete now."""
-
-    id: str
-    task_id: str
-    name: str | None
-    role: str | None
-    form: list[dict[str, Any]]
-    evidence: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """A timer the case is waiting on."""
-
-    kind: str
-    step: str
-    due_at: datetime
-    status: str
-
-
-@dataclass(frozen=True)
-class ReminderView:
-    """A reminder the pathway raised on the case."""
-
-    kind: str
-    step: str
-    recipients: list[str]
-    due_at: datetime
-    raised_at: datetime
-    status: str
-
-
-@dataclass(frozen=True)
-class VarianceView:
-    """A recorded departure from the guideline."""
-
-    code: str
-    step: str
-    rule: str | None
-    evidence: dict[str, Any]
-    at: datetime
-
-
-@dataclass(frozen=True)
-class CaseView:
-    """Everything a care team needs to see about one case."""
-
-    id: str
-    pathway: str
-    definition_version: int
-    patient_ref: str | None
-    status: str
-    version: int
-    escalated: bool
-    end: str | None
-    ready_tasks: list[ReadyTask]
-    deadlines: list[Deadline]
-    reminders: list[ReminderView]
-    variances: list[VarianceView]
-    created_at: datetime
-    updated_at: datetime
-    cancel_reason: str | None
-
-
-def script_engine(clock: Clock) -> SandboxScriptEngine:
-    """Return the sandboxed script engine bound to a clock."""
-    return SandboxScriptEngine(clock=clock)
 
 
 def _lock(session: Session, case_id: str) -> Any:
@@ -111,28 +54,6 @@ def _lock(session: Session, case_id: str) -> Any:
     if row is None:
         raise CaseNotFound(case_id)
     return row
-
-
-def _ready_view(run: CaseRun) -> list[ReadyTask]:
-    out = []
-    for task in run.ready_tasks():
-        step = run.pathway.step(task.task_spec.bpmn_id)
-        described = (
-            describe_step(step)
-            if step
-            else {"name": task.task_spec.bpmn_name, "role": None, "form": [], "evidence": {}}
-        )
-        out.append(
-            ReadyTask(
-                str(task.task_spec.bpmn_id),
-                str(task.id),
-                described["name"],
-                described["role"],
-                described["form"],
-                described["evidence"],
-            )
-        )
-    return out
 
 
 def _write_events(session: Session, case_id: str, *, events: list[Event]) -> None:
@@ -154,6 +75,39 @@ def _write_events(session: Session, case_id: str, *, events: list[Event]) -> Non
         )
 
 
+def _write_ready(
+    session: Session, case_id: str, *, run: CaseRun, active: bool, now: datetime
+) -> None:
+    """Rewrite the case's ready-step rows (what worklists read), keeping when each became ready."""
+    since = {
+        r.task_id: r.ready_at
+        for r in session.execute(
+            select(case_tasks.c.task_id, case_tasks.c.ready_at).where(
+                case_tasks.c.case_id == case_id
+            )
+        )
+    }
+    session.execute(delete(case_tasks).where(case_tasks.c.case_id == case_id))
+    ready = run.ready_steps() if active else []
+    if ready:
+        session.execute(
+            insert(case_tasks),
+            [
+                {
+                    "case_id": case_id,
+                    "task_id": r.task_id,
+                    "step": r.step_id,
+                    "name": r.step.name if r.step else None,
+                    "role": r.step.role if r.step else None,
+                    "urgent": r.urgent,
+                    "due_at": r.due_at,
+                    "ready_at": since.get(r.task_id, now),
+                }
+                for r in ready
+            ],
+        )
+
+
 def _save(
     session: Session,
     *,
@@ -164,8 +118,9 @@ def _save(
     patient_ref: str | None,
     status: str,
     cancel_reason: str | None = None,
-) -> None:
-    """Persist a run: state, version, timers, reminders, variances and events."""
+) -> int:
+    """Persist a run: state, version, timers, ready steps, reminders, variances, events; return
+    the new version."""
     if status == ACTIVE and run.workflow.is_completed():
         status = ENDED
     values: dict[str, Any] = {
@@ -189,8 +144,9 @@ def _save(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         actual = session.scalar(select(cases.c.version).where(cases.c.id == case_id))
         raise VersionConflict(case_id, version, int(actual or 0))
+    active = status == ACTIVE
     session.execute(delete(case_timers).where(case_timers.c.case_id == case_id))
-    timers = run.waiting_timers() if status == ACTIVE else []
+    timers = run.waiting_timers() if active else []
     if timers:
         session.execute(
             insert(case_timers),
@@ -205,6 +161,7 @@ def _save(
                 for t in timers
             ],
         )
+    _write_ready(session, case_id, run=run, active=active, now=now)
     if run.reminders:
         session.execute(
             insert(reminders),
@@ -237,6 +194,55 @@ def _save(
             ],
         )
     _write_events(session, case_id, events=run.events)
+    return version + 1
+
+
+def _refuse_duplicate(
+    session: Session, *, pathway: str, patient_ref: str, case_id: str | None = None
+) -> None:
+    """One active case per patient and pathway (the database enforces it too)."""
+    query = select(cases.c.id).where(
+        cases.c.pathway == pathway, cases.c.patient_ref == patient_ref, cases.c.status == ACTIVE
+    )
+    if case_id is not None:
+        query = query.where(cases.c.id != case_id)
+    existing = session.scalar(query)
+    if existing is not None:
+        raise DuplicateCase(pathway, existing)
+
+
+def _fingerprint(**request: Any) -> str:
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def replay_start(
+    session: Session,
+    *,
+    actor: str | None,
+    idempotency_key: str,
+    pathway: str,
+    patient_ref: str | None,
+    first_step_data: dict[str, Any] | None,
+    clock: Clock,
+) -> CaseView | None:
+    """Return the case an earlier identical request with this key started, if there was one.
+
+    The same key with a different request is refused: a key names one request.
+    """
+    seen = session.execute(
+        select(idempotency_keys).where(
+            idempotency_keys.c.principal == (actor or ""), idempotency_keys.c.key == idempotency_key
+        )
+    ).first()
+    if seen is None:
+        return None
+    if seen.request_sha256 != _fingerprint(
+        pathway=pathway, patient_ref=patient_ref, data=first_step_data
+    ):
+        raise IdempotencyKeyReused(idempotency_key)
+    from .views import get_case
+
+    return get_case(session, seen.case_id, clock=clock)
 
 
 def start_case(
@@ -246,8 +252,17 @@ def start_case(
     clock: Clock,
     actor: str | None,
     patient_ref: str | None = None,
+    first_step_data: dict[str, Any] | None = None,
+    roles: frozenset[str] | None = None,
+    idempotency_key: str | None = None,
 ) -> CaseView:
-    """Start a case on the newest version of a pathway."""
+    """Start a case on the newest version of a pathway.
+
+    ``first_step_data`` completes the pathway's first step (intake) in the same transaction.
+    An ``idempotency_key`` is recorded so that ``replay_start`` finds this case again.
+    """
+    if patient_ref is not None:
+        _refuse_duplicate(session, pathway=pathway, patient_ref=patient_ref)
     info = definitions.latest(session, pathway)
     loaded = definitions.load(session, info.id)
     from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -257,8 +272,23 @@ def start_case(
     )
     case_id = str(uuid.uuid4())
     now = clock.now()
-    run = CaseRun(case_id=case_id, workflow=workflow, pathway=loaded, clock=clock, actor=actor)
+    run = CaseRun(
+        case_id=case_id,
+        workflow=workflow,
+        pathway=loaded,
+        clock=clock,
+        actor=actor,
+        roles=roles,
+        patient_ref=patient_ref,
+    )
     run.start()
+    if first_step_data is not None:
+        ready = run.ready_step_ids()
+        if len(ready) != 1:
+            raise InvalidTaskData(
+                "data", [FieldError("data", "this pathway has no single first step to fill in")]
+            )
+        run.complete(ready[0], first_step_data)
     session.execute(
         insert(cases).values(
             id=case_id,
@@ -279,11 +309,24 @@ def start_case(
         case_id=case_id,
         version=0,
         now=now,
-        patient_ref=patient_ref,
+        patient_ref=run.patient_ref or patient_ref,
         status=ACTIVE,
     )
+    if idempotency_key is not None:
+        session.execute(
+            insert(idempotency_keys).values(
+                principal=actor or "",
+                key=idempotency_key,
+                request_sha256=_fingerprint(
+                    pathway=pathway, patient_ref=patient_ref, data=first_step_data
+                ),
+                case_id=case_id,
+                created_at=now,
+            )
+        )
     log.info("case %s started on %s v%d", case_id, info.pathway, info.version)
-    return get_case(session, case_id, clock=clock)
+    row = session.execute(select(cases).where(cases.c.id == case_id)).one()
+    return build_view(session, row, ready=run.ready_steps(), clock=clock)
 
 
 def advance(
@@ -294,6 +337,7 @@ def advance(
     actor: str | None,
     action: Callable[[CaseRun], None],
     expected_version: int | None = None,
+    roles: frozenset[str] | None = None,
     new_status: str | None = None,
     cancel_reason: str | None = None,
 ) -> CaseRun:
@@ -320,20 +364,31 @@ def advance(
         actor=actor,
         raised_kinds=raised,
         recorded_variances=recorded,
+        roles=roles,
+        patient_ref=row.patient_ref,
     )
     action(run)
-    patient_ref = run.patient_ref or row.patient_ref
+    if run.patient_ref and run.patient_ref != row.patient_ref:
+        _refuse_duplicate(
+            session, pathway=row.pathway, patient_ref=run.patient_ref, case_id=case_id
+        )
     _save(
         session,
         run=run,
         case_id=case_id,
         version=row.version,
         now=clock.now(),
-        patient_ref=patient_ref,
+        patient_ref=run.patient_ref or row.patient_ref,
         status=new_status or row.status,
         cancel_reason=cancel_reason,
     )
     return run
+
+
+def _view_after(session: Session, run: CaseRun, *, clock: Clock) -> CaseView:
+    row = session.execute(select(cases).where(cases.c.id == run.case_id)).one()
+    ready = run.ready_steps() if row.status == ACTIVE else []
+    return build_view(session, row, ready=ready, clock=clock)
 
 
 def complete_task(
@@ -345,18 +400,20 @@ def complete_task(
     clock: Clock,
     actor: str | None,
     expected_version: int | None = None,
+    roles: frozenset[str] | None = None,
 ) -> CaseView:
-    """Complete a ready step with form data."""
-    advance(
+    """Complete a ready step with form data (by a role the pathway allows, when roles are given)."""
+    run = advance(
         session,
         case_id=case_id,
         clock=clock,
         actor=actor,
+        roles=roles,
         expected_version=expected_version,
         action=lambda run: run.complete(step, data),
     )
     log.info("case %s: step %s completed", case_id, step)
-    return get_case(session, case_id, clock=clock)
+    return _view_after(session, run, clock=clock)
 
 
 def deliver_message(
@@ -368,18 +425,54 @@ def deliver_message(
     clock: Clock,
     actor: str | None,
     expected_version: int | None = None,
+    roles: frozenset[str] | None = None,
 ) -> CaseView:
     """Deliver a message such as red_flag_reported; timers it interrupts are dropped."""
-    advance(
+    run = advance(
+        session,
+        case_id=case_id,
+        clock=clock,
+        actor=actor,
+        roles=roles,
+        expected_version=expected_version,
+        action=lambda run: run.deliver(message, data),
+    )
+    log.info("case %s: message %s delivered", case_id, message)
+    return _view_after(session, run, clock=clock)
+
+
+def _required_reason(reason: str | None, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidTaskData(what, [FieldError("reason", "is required")])
+    return reason
+
+
+def reschedule_deadline(
+    session: Session,
+    *,
+    case_id: str,
+    kind: str,
+    due_at: datetime,
+    reason: str,
+    clock: Clock,
+    actor: str | None,
+    expected_version: int | None = None,
+) -> CaseView:
+    """Move a waiting deadline's timer to a new due time, with the reason in the audit log."""
+    reason = _required_reason(reason, "reschedule")
+    if due_at.tzinfo is None:
+        raise InvalidTaskData("reschedule", [FieldError("due_at", "must include a timezone")])
+    run = advance(
         session,
         case_id=case_id,
         clock=clock,
         actor=actor,
         expected_version=expected_version,
-        action=lambda run: run.deliver(message, data),
+        action=lambda run: run.reschedule(kind, due_at, reason),
     )
-    log.info("case %s: message %s delivered", case_id, message)
-    return get_case(session, case_id, clock=clock)
+    log.info("case %s: deadline %s rescheduled", case_id, kind)
+    return _view_after(session, run, clock=clock)
 
 
 def cancel_case(
@@ -391,13 +484,9 @@ def cancel_case(
     actor: str | None,
     expected_version: int | None = None,
 ) -> CaseView:
-    """Cancel a case with a reason; its timers stop and its pending reminders are cancelled."""
-    reason = (reason or "").strip()
-    if not reason:
-        from .errors import FieldError, InvalidTaskData
-
-        raise InvalidTaskData("cancel", [FieldError("reason", "is required")])
-    advance(
+    """Cancel a case with a reason; its timers stop and its unsent reminders are cancelled."""
+    reason = _required_reason(reason, "cancel")
+    run = advance(
         session,
         case_id=case_id,
         clock=clock,
@@ -413,77 +502,4 @@ def cancel_case(
         .values(status="cancelled")
     )
     log.info("case %s cancelled", case_id)
-    return get_case(session, case_id, clock=clock)
-
-
-def get_case(session: Session, case_id: str, *, clock: Clock) -> CaseView:
-    """Read a case: status, version, ready steps, deadlines, reminders, variances, end."""
-    row = session.execute(select(cases).where(cases.c.id == case_id)).first()
-    if row is None:
-        raise CaseNotFound(case_id)
-    loaded = definitions.load(session, row.definition_id)
-    ready: list[ReadyTask] = []
-    if row.status == ACTIVE:
-        workflow = load_state(row.state, parsed=loaded.parsed, script_engine=script_engine(clock))
-        ready = _ready_view(
-            CaseRun(case_id=case_id, workflow=workflow, pathway=loaded, clock=clock, actor=None)
-        )
-    deadlines = [
-        Deadline(t.deadline or t.step, t.step, t.due_at, "waiting")
-        for t in session.execute(
-            select(case_timers)
-            .where(case_timers.c.case_id == case_id)
-            .order_by(case_timers.c.due_at)
-        )
-    ]
-    raised = [
-        ReminderView(r.kind, r.step, list(r.recipients), r.due_at, r.raised_at, r.status)
-        for r in session.execute(
-            select(reminders).where(reminders.c.case_id == case_id).order_by(reminders.c.id)
-        )
-    ]
-    found = [
-        VarianceView(v.code, v.step, v.rule, v.evidence, v.at)
-        for v in session.execute(
-            select(variances).where(variances.c.case_id == case_id).order_by(variances.c.id)
-        )
-    ]
-    return CaseView(
-        id=row.id,
-        pathway=row.pathway,
-        definition_version=loaded.info.version,
-        patient_ref=row.patient_ref,
-        status=row.status,
-        version=row.version,
-        escalated=row.escalated,
-        end=row.end_event,
-        ready_tasks=ready,
-        deadlines=deadlines,
-        reminders=raised,
-        variances=found,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        cancel_reason=row.cancel_reason,
-    )
-
-
-def timeline(session: Session, case_id: str) -> list[Event]:
-    """Return a case's audit log, oldest first."""
-    if session.scalar(select(cases.c.id).where(cases.c.id == case_id)) is None:
-        raise CaseNotFound(case_id)
-    return [
-        Event(
-            type=e.type, at=e.at, step=e.step, actor=e.actor, detail=e.detail, evidence=e.evidence
-        )
-        for e in session.execute(
-            select(case_events).where(case_events.c.case_id == case_id).order_by(case_events.c.id)
-        )
-    ]
-
-
-def loaded_pathway(session: Session, case_id: str) -> Pathway:
-    """Return the definition a case runs on."""
-    row = session.execute(select(cases.c.definition_id).where(cases.c.id == case_id)).first()
-    if row is None:
-        raise CaseNotFound(case_id)
-    return definitions.load(session, row.definition_id)
+    return _view_after(session, run, clock=clock)

@@ -10,6 +10,9 @@ PathwayError
 ├── InvalidTaskData        form data refused (errors: list of FieldError)
 ├── VersionConflict        the case changed since the caller saw it
 ├── DeadlineNotFound       no waiting deadline of that kind on the case
+├── DuplicateCase          the patient already has an active case on the pathway
+├── IdempotencyKeyReused   the same Idempotency-Key came with a different request
+├── NotPermitted           the caller's roles may not do this step
 ├── ScenarioInvalid        a scenario file that cannot be run
 └── ExecutionFailed        the diagram failed while running (an expression, a decision)
 """
@@ -141,6 +144,35 @@ class DeadlineNotFound(PathwayError):
         super().__init__(
             f"case {case_id} has no waiting deadline '{kind}'; waiting deadlines: {listed}"
         )
+
+
+class DuplicateCase(PathwayError):
+    """A patient may have only one active case per pathway."""
+
+    def __init__(self, pathway: str, existing_case_id: str) -> None:
+        self.pathway = pathway
+        self.existing_case_id = existing_case_id
+        super().__init__(f"the patient already has an active '{pathway}' case: {existing_case_id}")
+
+
+class IdempotencyKeyReused(PathwayError):
+    """An idempotency key was sent again with a different request."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(
+            f"Idempotency-Key '{key}' was already used for a different request: "
+            "use a new key for a new request"
+        )
+
+
+class NotPermitted(PathwayError):
+    """The caller's roles do not include the role the pathway names for the step."""
+
+    def __init__(self, what: str, roles: list[str]) -> None:
+        self.what = what
+        self.roles = roles
+        super().__init__(f"'{what}' is done by {' or '.join(roles)} (or admin)")
 
 
 class ScenarioInvalid(PathwayError):

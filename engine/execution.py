@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -24,7 +25,15 @@ from . import expressions
 from .clock import Clock
 from .definitions import Pathway
 from .diagrams import to_utc
-from .errors import ExecutionFailed, FieldError, InvalidTaskData, MessageNotExpected, TaskNotReady
+from .errors import (
+    DeadlineNotFound,
+    ExecutionFailed,
+    FieldError,
+    InvalidTaskData,
+    MessageNotExpected,
+    NotPermitted,
+    TaskNotReady,
+)
 from .forms import Form, validate
 from .steps import Step
 
@@ -64,6 +73,17 @@ class RaisedVariance:
     step: str
     rule: str | None
     evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReadyStep:
+    """A step a person can complete now, with what makes it urgent or due."""
+
+    task_id: str
+    step_id: str
+    step: Step | None
+    urgent: bool
+    due_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -117,8 +137,12 @@ class CaseRun:
         actor: str | None,
         raised_kinds: set[str] | None = None,
         recorded_variances: set[tuple[str, str]] | None = None,
+        roles: frozenset[str] | None = None,
+        patient_ref: str | None = None,
     ) -> None:
         self.case_id = case_id
+        self.roles = roles
+        self.case_patient_ref = patient_ref
         self._raised_kinds = set(raised_kinds or ())
         self._recorded_variances = set(recorded_variances or ())
         self.workflow = workflow
@@ -143,6 +167,53 @@ class CaseRun:
     def ready_step_ids(self) -> list[str]:
         """Return the ids of the ready steps."""
         return [str(t.task_spec.bpmn_id) for t in self.ready_tasks()]
+
+    def ready_steps(self) -> list[ReadyStep]:
+        """Return the ready steps with their urgency and the deadline they are due by."""
+        out = []
+        for task in self.ready_tasks():
+            step_id = str(task.task_spec.bpmn_id)
+            step = self.pathway.step(step_id)
+            urgent = step is not None and (
+                step.urgent
+                or any(getattr(self.pathway.step(w), "urgent", False) for w in step.within)
+            )
+            dues = self._guarding_dues(task)
+            out.append(ReadyStep(str(task.id), step_id, step, urgent, min(dues) if dues else None))
+        return out
+
+    def _is_timer(self, task: Any) -> bool:
+        step = self.pathway.step(task.task_spec.bpmn_id)
+        return step is not None and step.timer
+
+    def _guarding_dues(self, task: Any) -> list[datetime]:
+        """Due times of the deadlines that guard a step: timers on its boundary or on an
+        enclosing sub-process's boundary, and the timer that made it ready."""
+        dues = []
+        node = task
+        while node is not None:
+            parent = node.parent
+            if parent is not None and isinstance(parent.task_spec, BoundaryEventSplit):
+                for sibling in parent.children:
+                    if sibling is not node and self._is_timer(sibling):
+                        due = _due_of(sibling)
+                        if due is not None:
+                            dues.append(due)
+            workflow = node.workflow
+            if workflow is self.workflow or workflow.parent_task_id is None:
+                break
+            node = self.workflow.get_task_from_id(workflow.parent_task_id)
+        ancestor = task.parent
+        for _ in range(3):
+            if ancestor is None:
+                break
+            if self._is_timer(ancestor):
+                due = _due_of(ancestor) or (_due_of(ancestor.parent) if ancestor.parent else None)
+                if due is not None:
+                    dues.append(due)
+                break
+            ancestor = ancestor.parent
+        return dues
 
     def waiting_timers(self) -> list[WaitingTimer]:
         """Return every timer the workflow waits on, with its due time."""
@@ -207,8 +278,23 @@ class CaseRun:
             raise TaskNotReady(self.case_id, step_id, self.ready_step_ids())
         task = matches[0]
         step = self.pathway.step(step_id)
+        self._check_permitted(step, step_id)
         form = step.form if step and step.form else Form()
+        if (
+            self.case_patient_ref
+            and isinstance(data, dict)
+            and "patient_ref" in form.field_ids()
+            and data.get("patient_ref") is None
+        ):
+            data = {**data, "patient_ref": self.case_patient_ref}
         accepted = validate(form, data, task=step_id, today=self._today())
+        if self.case_patient_ref and accepted.get("patient_ref", self.case_patient_ref) != (
+            self.case_patient_ref
+        ):
+            raise InvalidTaskData(
+                step_id,
+                [FieldError("patient_ref", "must be the case's own patient reference")],
+            )
         task.set_data(**accepted)
         if isinstance(accepted.get("patient_ref"), str):
             self.patient_ref = accepted["patient_ref"]
@@ -231,6 +317,7 @@ class CaseRun:
             raise MessageNotExpected(self.case_id, message, hint)
         task, _ = waiting[0]
         step = self.pathway.step(task.task_spec.bpmn_id)
+        self._check_permitted(step, message)
         payload = self._message_payload(message, step, data)
         before = {t.step for t in self.waiting_timers()}
         definition = task.task_spec.event_definition
@@ -267,6 +354,46 @@ class CaseRun:
                 [FieldError("data", "report at least one finding as true: " + ", ".join(booleans))],
             )
         return accepted
+
+    def _check_permitted(self, step: Step | None, what: str) -> None:
+        if self.roles is None or "admin" in self.roles:
+            return
+        allowed = {r.strip() for r in (step.role or "").split(",") if r.strip()} if step else set()
+        if allowed and not allowed & self.roles:
+            raise NotPermitted(what, sorted(allowed))
+
+    def reschedule(self, kind: str, due_at: datetime, reason: str) -> None:
+        """Move the waiting timer(s) of a deadline to a new due time, with the reason."""
+        moved = []
+        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+            if _timer_definition(task.task_spec) is None:
+                continue
+            step = self.pathway.step(_timer_step(task.task_spec, self.pathway))
+            if step is None or kind not in (step.deadline, step.id):
+                continue
+            value = task.internal_data.get("event_value")
+            if isinstance(value, dict):
+                previous = value.get("next")
+                value["next"] = due_at.isoformat()
+            else:
+                previous = value
+                task.internal_data["event_value"] = due_at.isoformat()
+            moved.append((step, previous))
+        if not moved:
+            raise DeadlineNotFound(
+                self.case_id, kind, sorted({t.deadline or t.step for t in self.waiting_timers()})
+            )
+        for step, previous in moved:
+            self._event(
+                "deadline_rescheduled",
+                step,
+                actor=self.actor,
+                deadline=kind,
+                previous_due_at=previous,
+                due_at=due_at.isoformat(),
+                reason=reason,
+            )
+        self.run_engine()
 
     def fire_due_timers(self) -> None:
         """Run the engine so that every timer due on the clock fires."""

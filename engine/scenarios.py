@@ -16,12 +16,13 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.orm import Session
 
-from .cases import complete_task, deliver_message, get_case, start_case, timeline
+from .cases import complete_task, deliver_message, start_case
 from .clock import SimulatedClock
 from .definitions import BUNDLED_DIR, deploy
 from .errors import PathwayError, ScenarioInvalid
 from .store import make_engine, metadata, session_factory
 from .timers import fire_due, next_due
+from .views import get_case, timeline
 
 TIMELINE_TYPES = (
     "task_ready",

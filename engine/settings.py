@@ -2,31 +2,98 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-DEFAULT_DATABASE = Path.cwd() / "pathway.db"
 
 
 class Settings(BaseSettings):
-    """Pathway's configuration."""
+    """Pathway's configuration. Every field is ``PATHWAY_<NAME>`` in the environment."""
 
     model_config = SettingsConfigDict(env_prefix="PATHWAY_", extra="ignore")
 
-    database_url: str = f"sqlite:///{DEFAULT_DATABASE}"
-    """SQLAlchemy URL; SQLite file by default, ``postgresql+psycopg://...`` in production."""
+    data_dir: Path = Path(".pathway")
+    """Where the embedded defaults live: the SQLite database and the local signing secret."""
+
+    database_url: str = ""
+    """SQLAlchemy URL; empty means the SQLite file ``<data_dir>/pathway.db``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    """The address people reach the service at (links in reminders); empty: http://host:port."""
+
+    jwt_secret: SecretStr | None = None
+    """HS256 signing secret. Empty on SQLite: a random one kept in ``<data_dir>/jwt-secret``."""
+
+    jwt_jwks: str | None = None
+    """A JWKS file or https URL of the hospital identity provider (RS256); replaces the secret."""
+
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+
+    log_level: str = "INFO"
 
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql")):
+        if value and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("PATHWAY_DATABASE_URL must be a sqlite:// or postgresql:// URL")
         if value.startswith("postgresql://"):
             value = "postgresql+psycopg://" + value[len("postgresql://") :]
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("PATHWAY_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_keys(self) -> Settings:
+        if self.is_embedded or self.jwt_jwks or self.jwt_secret is not None:
+            return self
+        raise ValueError(
+            "PostgreSQL is the production set-up: set PATHWAY_JWT_SECRET (HS256) or "
+            "PATHWAY_JWT_JWKS (the identity provider's keys) so that tokens can be checked"
+        )
+
+    @property
+    def database(self) -> str:
+        """The database URL in effect."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'pathway.db').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        """True on the embedded default (SQLite), where the service manages its own schema."""
+        return self.database.startswith("sqlite")
+
+    @property
+    def base_url(self) -> str:
+        """The service's public address."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def signing_secret(self) -> str:
+        """The HS256 secret: the configured one, or the local one kept in the data dir."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another process made it first
+            else:
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
 
 
 @lru_cache

@@ -11,7 +11,10 @@ All of it lives in the BPMN file in forms bpmn.io and Camunda Modeler keep when 
 - ``pathway.deadline`` (kind) on a timer: the deadline the timer keeps;
 - ``pathway.variance.<code>`` (a condition on the step's data, evaluated when the step is
   completed) with ``pathway.variance.<code>.rule`` (the rule, in words);
-- ``pathway.form`` on a message event: the step whose form its payload follows.
+- ``pathway.form`` on a message event: the step whose form its payload follows, and
+  ``pathway.role`` there: the roles that may deliver it (user tasks use candidateGroups);
+- ``pathway.priority`` = ``urgent`` on a step or sub-process: its steps go to the top of
+  worklists.
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ class Step:
     message: str | None = None
     message_form: str | None = None
     timer: bool = False
+    urgent: bool = False
+    within: tuple[str, ...] = ()
     properties: dict[str, str] = field(default_factory=dict)
 
 
@@ -222,7 +227,7 @@ def read_steps(root: etree._Element, *, file: str) -> tuple[dict[str, Step], lis
             if not element_id or kind in {"sequenceFlow", "documentation", "extensionElements"}:
                 continue
             props = _properties(node)
-            role = node.get(f"{_C}candidateGroups")
+            role = node.get(f"{_C}candidateGroups") or props.get("pathway.role")
             if role is not None:
                 role = role.strip()
                 unknown = [r for r in role.split(",") if r.strip() not in ROLES]
@@ -269,6 +274,10 @@ def read_steps(root: etree._Element, *, file: str) -> tuple[dict[str, Step], lis
                 message=_message_name(node, root),
                 message_form=props.get("pathway.form"),
                 timer=node.find(f"{_B}timerEventDefinition") is not None,
+                urgent=props.get("pathway.priority", "").lower() == "urgent",
+                within=tuple(
+                    str(a.get("id")) for a in node.iterancestors(f"{_B}subProcess") if a.get("id")
+                ),
                 properties=props,
             )
     return steps, problems

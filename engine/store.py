@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -101,6 +102,40 @@ cases = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime, nullable=True),
     Column("cancel_reason", Text, nullable=True),
+    # One active case per patient and pathway, enforced by the database itself.
+    Index(
+        "uq_cases_active_patient",
+        "pathway",
+        "patient_ref",
+        unique=True,
+        sqlite_where=text("status = 'active'"),
+        postgresql_where=text("status = 'active'"),
+    ),
+)
+
+case_tasks = Table(
+    "case_tasks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("task_id", String(36), nullable=False),
+    Column("step", String(200), nullable=False),
+    Column("name", String(500), nullable=True),
+    Column("role", String(200), nullable=True),
+    Column("urgent", Boolean, nullable=False),
+    Column("due_at", UTCDateTime, nullable=True),
+    Column("ready_at", UTCDateTime, nullable=False),
+    Index("ix_case_tasks_worklist", "urgent", "due_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("principal", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_sha256", String(64), nullable=False),
+    Column("case_id", ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 case_timers = Table(

@@ -19,10 +19,10 @@ def _versions(db: Database) -> dict[str, int]:
 
 def test_fire_due_advances_exactly_the_cases_with_a_due_timer(db: Database) -> None:
     disabling = CaseDriver(db)
-    disabling.screen_clear(disabling_pain=True)
+    disabling.screen_clear(disabling_pain=True, patient_ref="P-1")
     disabling.start_conservative()
     calm = CaseDriver(db)
-    calm.screen_clear()
+    calm.screen_clear(patient_ref="P-2")
     calm.start_conservative()
     untouched = CaseDriver(db)  # waiting for intake: no timers at all
     before = _versions(db)

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 import engine
 from engine import definitions
-from engine.cases import script_engine
 from engine.state import dump_state, load_state
 from engine.store import cases
+from engine.views import script_engine
 from tests.conftest import Database
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

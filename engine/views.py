@@ -1,0 +1,200 @@
+"""What a care team sees of a case: ready steps with their forms and due times, deadlines,
+reminders, variances, and the audit timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import definitions
+from .clock import Clock
+from .errors import CaseNotFound
+from .execution import Event, ReadyStep
+from .expressions import SandboxScriptEngine
+from .state import load_state
+from .store import case_events, case_tasks, case_timers, cases, reminders, variances
+
+ACTIVE, ENDED, CANCELLED = "active", "ended", "cancelled"
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    """A step a person can complete now."""
+
+    id: str
+    task_id: str
+    name: str | None
+    role: str | None
+    form: list[dict[str, Any]]
+    evidence: dict[str, Any]
+    urgent: bool
+    due_at: datetime | None
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A timer the case is waiting on."""
+
+    kind: str
+    step: str
+    due_at: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class ReminderView:
+    """A reminder the pathway raised on the case."""
+
+    kind: str
+    step: str
+    recipients: list[str]
+    due_at: datetime
+    raised_at: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class VarianceView:
+    """A recorded departure from the guideline."""
+
+    code: str
+    step: str
+    rule: str | None
+    evidence: dict[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """Everything a care team needs to see about one case."""
+
+    id: str
+    pathway: str
+    definition_version: int
+    patient_ref: str | None
+    status: str
+    version: int
+    escalated: bool
+    end: str | None
+    ready_tasks: list[ReadyTask]
+    deadlines: list[Deadline]
+    reminders: list[ReminderView]
+    variances: list[VarianceView]
+    created_at: datetime
+    updated_at: datetime
+    cancel_reason: str | None
+
+
+def script_engine(clock: Clock) -> SandboxScriptEngine:
+    """Return the sandboxed script engine bound to a clock."""
+    return SandboxScriptEngine(clock=clock)
+
+
+def ready_task(ready: ReadyStep, *, now: datetime) -> ReadyTask:
+    """Describe a ready step for people: name, role, form, evidence, due time."""
+    step = ready.step
+    return ReadyTask(
+        id=ready.step_id,
+        task_id=ready.task_id,
+        name=step.name if step else None,
+        role=step.role if step else None,
+        form=step.form.describe() if step and step.form else [],
+        evidence=step.evidence.describe() if step else {},
+        urgent=ready.urgent,
+        due_at=ready.due_at,
+        overdue=ready.due_at is not None and ready.due_at <= now,
+    )
+
+
+def build_view(
+    session: Session, row: Any, *, ready: list[ReadyStep], clock: Clock, version: int | None = None
+) -> CaseView:
+    """Assemble a case view from its row, its ready steps and its deadline/reminder rows."""
+    case_id = row.id
+    info = definitions.load(session, row.definition_id).info
+    now = clock.now()
+    deadlines = [
+        Deadline(t.deadline or t.step, t.step, t.due_at, "waiting" if t.due_at > now else "due")
+        for t in session.execute(
+            select(case_timers)
+            .where(case_timers.c.case_id == case_id)
+            .order_by(case_timers.c.due_at)
+        )
+    ]
+    raised = [
+        ReminderView(r.kind, r.step, list(r.recipients), r.due_at, r.raised_at, r.status)
+        for r in session.execute(
+            select(reminders).where(reminders.c.case_id == case_id).order_by(reminders.c.id)
+        )
+    ]
+    found = [
+        VarianceView(v.code, v.step, v.rule, v.evidence, v.at)
+        for v in session.execute(
+            select(variances).where(variances.c.case_id == case_id).order_by(variances.c.id)
+        )
+    ]
+    return CaseView(
+        id=case_id,
+        pathway=row.pathway,
+        definition_version=info.version,
+        patient_ref=row.patient_ref,
+        status=row.status,
+        version=row.version if version is None else version,
+        escalated=row.escalated,
+        end=row.end_event,
+        ready_tasks=[ready_task(r, now=now) for r in ready],
+        deadlines=deadlines,
+        reminders=raised,
+        variances=found,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        cancel_reason=row.cancel_reason,
+    )
+
+
+def _row(session: Session, case_id: str) -> Any:
+    row = session.execute(select(cases).where(cases.c.id == case_id)).first()
+    if row is None:
+        raise CaseNotFound(case_id)
+    return row
+
+
+def get_case(session: Session, case_id: str, *, clock: Clock) -> CaseView:
+    """Read a case: status, version, ready steps, deadlines, reminders, variances, end."""
+    from .execution import CaseRun
+
+    row = _row(session, case_id)
+    ready: list[ReadyStep] = []
+    if row.status == ACTIVE:
+        loaded = definitions.load(session, row.definition_id)
+        workflow = load_state(row.state, parsed=loaded.parsed, script_engine=script_engine(clock))
+        run = CaseRun(case_id=case_id, workflow=workflow, pathway=loaded, clock=clock, actor=None)
+        ready = run.ready_steps()
+    return build_view(session, row, ready=ready, clock=clock)
+
+
+def ready_rows(session: Session, case_id: str) -> list[Any]:
+    """Return the stored ready steps of a case (as written at its last change)."""
+    return list(
+        session.execute(
+            select(case_tasks).where(case_tasks.c.case_id == case_id).order_by(case_tasks.c.id)
+        )
+    )
+
+
+def timeline(session: Session, case_id: str) -> list[Event]:
+    """Return a case's audit log, oldest first."""
+    _row(session, case_id)
+    return [
+        Event(
+            type=e.type, at=e.at, step=e.step, actor=e.actor, detail=e.detail, evidence=e.evidence
+        )
+        for e in session.execute(
+            select(case_events).where(case_events.c.case_id == case_id).order_by(case_events.c.id)
+        )
+    ]

@@ -1,0 +1,157 @@
+"""Lists across cases: finding cases, and the worklist of ready steps most urgent first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from .store import case_tasks, cases
+from .views import ACTIVE
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """One line of a case list."""
+
+    id: str
+    pathway: str
+    patient_ref: str | None
+    status: str
+    version: int
+    escalated: bool
+    overdue: bool
+    end: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """A page of cases and how many match in all."""
+
+    items: list[CaseSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A ready step on the worklist."""
+
+    case_id: str
+    patient_ref: str | None
+    pathway: str
+    task: str
+    name: str | None
+    role: str | None
+    urgent: bool
+    due_at: datetime | None
+    overdue: bool
+    ready_at: datetime
+
+
+def _overdue_clause(now: datetime):  # type: ignore[no-untyped-def]
+    return exists().where(
+        case_tasks.c.case_id == cases.c.id,
+        case_tasks.c.due_at.is_not(None),
+        case_tasks.c.due_at <= now,
+    )
+
+
+def list_cases(
+    session: Session,
+    *,
+    now: datetime,
+    status: str | None = None,
+    patient_ref: str | None = None,
+    overdue: bool | None = None,
+    escalated: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> CasePage:
+    """Find cases by status, patient, overdue and escalation, newest first."""
+    overdue_now = _overdue_clause(now)
+    conditions = []
+    if status is not None:
+        conditions.append(cases.c.status == status)
+    if patient_ref is not None:
+        conditions.append(cases.c.patient_ref == patient_ref)
+    if escalated is not None:
+        conditions.append(cases.c.escalated == escalated)
+    if overdue is not None:
+        conditions.append(overdue_now if overdue else ~overdue_now)
+    where = and_(*conditions) if conditions else and_(True)
+    total = session.scalar(select(func.count()).select_from(cases).where(where)) or 0
+    rows = session.execute(
+        select(cases, overdue_now.label("overdue"))
+        .where(where)
+        .order_by(cases.c.created_at.desc(), cases.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    items = [
+        CaseSummary(
+            id=r.id,
+            pathway=r.pathway,
+            patient_ref=r.patient_ref,
+            status=r.status,
+            version=r.version,
+            escalated=r.escalated,
+            overdue=bool(r.overdue),
+            end=r.end_event,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+        for r in rows
+    ]
+    return CasePage(items, int(total), limit, offset)
+
+
+def worklist(
+    session: Session, *, now: datetime, roles: frozenset[str] | None, limit: int = 100
+) -> list[WorkItem]:
+    """Ready steps the roles may do, most urgent first: red-flag branches, then overdue, then
+    the earliest deadline, then the longest waiting. ``roles=None`` or admin sees every step."""
+    overdue = and_(case_tasks.c.due_at.is_not(None), case_tasks.c.due_at <= now)
+    query = (
+        select(case_tasks, cases.c.patient_ref, cases.c.pathway)
+        .join(cases, cases.c.id == case_tasks.c.case_id)
+        .where(cases.c.status == ACTIVE)
+        .order_by(
+            case_tasks.c.urgent.desc(),
+            case((overdue, 0), else_=1),
+            case((case_tasks.c.due_at.is_(None), 1), else_=0),
+            case_tasks.c.due_at,
+            case_tasks.c.ready_at,
+            case_tasks.c.id,
+        )
+        .limit(limit)
+    )
+    if roles is not None and "admin" not in roles:
+        allowed: list[Any] = [case_tasks.c.role.is_(None)]
+        for role in sorted(roles):
+            allowed.append(case_tasks.c.role == role)
+            allowed.append(case_tasks.c.role.like(f"{role},%"))
+            allowed.append(case_tasks.c.role.like(f"%,{role}"))
+            allowed.append(case_tasks.c.role.like(f"%,{role},%"))
+        query = query.where(or_(*allowed))
+    return [
+        WorkItem(
+            case_id=r.case_id,
+            patient_ref=r.patient_ref,
+            pathway=r.pathway,
+            task=r.step,
+            name=r.name,
+            role=r.role,
+            urgent=r.urgent,
+            due_at=r.due_at,
+            overdue=r.due_at is not None and r.due_at <= now,
+            ready_at=r.ready_at,
+        )
+        for r in session.execute(query)
+    ]
