@@ -1,0 +1,208 @@
+"""Every error the API returns, as ``application/problem+json`` (RFC 9457), mapped in one place.
+
+An unexpected error is a 500 with the request id in the body and in the log, never a trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import engine
+
+from .auth import AuthError, Forbidden
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+
+# engine error -> (status, type slug, title)
+_ENGINE: dict[type[engine.PathwayError], tuple[int, str, str]] = {
+    engine.CaseNotFound: (404, "case-not-found", "No such case"),
+    engine.DefinitionNotFound: (404, "pathway-not-found", "No such pathway"),
+    engine.DeadlineNotFound: (404, "deadline-not-found", "No such waiting deadline"),
+    engine.TaskNotReady: (409, "task-not-ready", "The step is not ready"),
+    engine.VersionConflict: (409, "version-conflict", "The case has changed"),
+    engine.DuplicateCase: (409, "duplicate-case", "The patient already has an active case"),
+    engine.MessageNotExpected: (409, "message-not-expected", "The case is not waiting for it"),
+    engine.CaseClosed: (409, "case-closed", "The case is closed"),
+    engine.NotPermitted: (403, "role-not-permitted", "Not your step"),
+    engine.InvalidTaskData: (422, "invalid-data", "The data was refused"),
+    engine.IdempotencyKeyReused: (422, "idempotency-key-reused", "Idempotency-Key reused"),
+    engine.ExecutionFailed: (500, "pathway-failed", "The pathway could not run this step"),
+}
+
+
+class PreconditionRequired(Exception):
+    """A change was sent without If-Match (428)."""
+
+
+class BadPrecondition(Exception):
+    """An If-Match header that is not a case version (400)."""
+
+
+def problem(
+    request: Request,
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """Build a problem+json response."""
+    body: dict[str, Any] = {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _engine_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, engine.PathwayError)
+    status, slug, title = next(
+        (v for k, v in _ENGINE.items() if isinstance(exc, k)), (400, "bad-request", "Refused")
+    )
+    extra: dict[str, Any] = {}
+    if isinstance(exc, engine.InvalidTaskData):
+        extra["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
+    if isinstance(exc, engine.TaskNotReady):
+        extra["ready_tasks"] = exc.ready
+    if isinstance(exc, engine.VersionConflict):
+        extra["current_version"] = exc.actual
+    if isinstance(exc, engine.DuplicateCase):
+        extra["existing_case_id"] = exc.existing_case_id
+    if status >= 500:
+        log.error("request %s: %s", getattr(request.state, "request_id", "-"), exc)
+    return problem(request, status=status, slug=slug, title=title, detail=str(exc), **extra)
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        location = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        errors.append({"field": ".".join(location) or "body", "message": str(err.get("msg"))})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem(
+        request,
+        status=422,
+        slug="invalid-request",
+        title="The request was refused",
+        detail=detail,
+        errors=errors,
+    )
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed"}
+    return problem(
+        request,
+        status=exc.status_code,
+        slug=f"http-{exc.status_code}",
+        title=titles.get(exc.status_code, "Request refused"),
+        detail=str(exc.detail),
+        headers=getattr(exc, "headers", None),
+    )
+
+
+def _auth_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthError)
+    challenge = "Bearer" + (f' error="{exc.error}"' if exc.error else "")
+    return problem(
+        request,
+        status=401,
+        slug="unauthenticated",
+        title="Authentication required",
+        detail=exc.detail,
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+def _forbidden(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Forbidden)
+    return problem(request, status=403, slug="forbidden", title="Forbidden", detail=exc.detail)
+
+
+def _precondition_required(request: Request, exc: Exception) -> JSONResponse:
+    return problem(
+        request,
+        status=428,
+        slug="if-match-required",
+        title="If-Match required",
+        detail="send If-Match with the case version you saw (its ETag) so that a stale page "
+        "cannot overwrite someone else's change",
+    )
+
+
+def _bad_precondition(request: Request, exc: Exception) -> JSONResponse:
+    return problem(
+        request,
+        status=400,
+        slug="bad-if-match",
+        title="Bad If-Match",
+        detail=f'If-Match must be a case version such as "3": {exc}',
+    )
+
+
+def _integrity(request: Request, exc: Exception) -> JSONResponse:
+    # Two requests raced past the engine's own checks; the database refused the second.
+    log.warning("request %s: integrity conflict", getattr(request.state, "request_id", "-"))
+    return problem(
+        request,
+        status=409,
+        slug="conflict",
+        title="Conflicting change",
+        detail="another request changed the same record at the same moment: reload and retry",
+    )
+
+
+def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("request %s: database unavailable", getattr(request.state, "request_id", "-"))
+    return problem(
+        request,
+        status=503,
+        slug="database-unavailable",
+        title="Database unavailable",
+        detail="the database cannot be reached right now; retry shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", "-")
+    log.exception("request %s: unexpected %s", request_id, exc.__class__.__name__)
+    return problem(
+        request,
+        status=500,
+        slug="internal-error",
+        title="Internal error",
+        detail=f"an unexpected error occurred; quote request id {request_id} when reporting it",
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register every error mapping on the app."""
+    app.add_exception_handler(engine.PathwayError, _engine_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(AuthError, _auth_error)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(PreconditionRequired, _precondition_required)
+    app.add_exception_handler(BadPrecondition, _bad_precondition)
+    app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)
