@@ -8,7 +8,9 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request, Response
+from sqlalchemy.exc import IntegrityError
 
 import engine
 
@@ -30,10 +32,20 @@ def create_app(settings: engine.Settings | None = None) -> FastAPI:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             engine.upgrade(db)
         sessions = engine.session_factory(db)
-        with sessions.begin() as session:
-            engine.deploy_bundled(session, now=engine.SystemClock().now())
+        for attempt in (1, 2):
+            try:
+                with sessions.begin() as session:
+                    engine.deploy_bundled(session, now=engine.SystemClock().now())
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise  # not a race with another worker: something is wrong
+                # Another worker stored the same version at the same moment; read it back.
         app.state.db = db
         app.state.sessions = sessions
+        # Engine work is CPU-bound under the GIL: a few threads per worker serve as many
+        # requests as forty, without the thrashing (and the connection-pool queue).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         yield
         db.dispose()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -95,15 +96,20 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    # Flags become settings through the environment, so every worker process sees them.
+    for name, value in (("PATHWAY_HOST", args.host), ("PATHWAY_PORT", args.port)):
+        if value is not None:
+            os.environ[name] = str(value)
+    engine.get_settings.cache_clear()
     try:
-        settings = engine.Settings(**overrides)  # type: ignore[arg-type]
+        settings = engine.get_settings()
     except ValueError as exc:
         print(f"pathway serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.workers < 1:
+        print("pathway serve: --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
     import uvicorn
-
-    from api.app import create_app
 
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -116,10 +122,18 @@ def _serve(args: argparse.Namespace) -> int:
     print("  get a token:          .venv/bin/pathway token --sub ana --role coordinator")
     print(f"  then:                 curl -H 'Authorization: Bearer <token>' {base}/worklist")
     sys.stdout.flush()
+    if settings.is_embedded:
+        # Migrate once here, before several workers could race to do it.
+        db = engine.make_engine(settings.database)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine.upgrade(db)
+        db.dispose()
     uvicorn.run(
-        create_app(settings),
+        "api.app:create_app",
+        factory=True,
         host=settings.host,
         port=settings.port,
+        workers=args.workers,
         access_log=False,
         log_level=settings.log_level.lower(),
     )
@@ -166,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", help="address to listen on (default PATHWAY_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default PATHWAY_PORT, 8000)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (default 1; one per core)"
+    )
     serve.set_defaults(func=_serve)
 
     token = commands.add_parser("token", help="print a signed token for local use")

@@ -31,7 +31,7 @@ from .errors import (
     VersionConflict,
 )
 from .execution import CaseRun, Event
-from .state import dump_state, load_state
+from .state import dump_state, load_state_and_memo
 from .store import (
     case_events,
     case_tasks,
@@ -41,15 +41,22 @@ from .store import (
     reminders,
     variances,
 )
+from .store import (
+    definitions as definitions_table,
+)
 from .views import ACTIVE, CANCELLED, ENDED, CaseView, build_view, script_engine
 
 log = logging.getLogger(__name__)
 
 
 def _lock(session: Session, case_id: str) -> Any:
-    query = select(cases).where(cases.c.id == case_id)
+    query = (
+        select(cases, definitions_table.c.bundle_sha256)
+        .join(definitions_table, definitions_table.c.id == cases.c.definition_id)
+        .where(cases.c.id == case_id)
+    )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
+        query = query.with_for_update(of=cases)
     row = session.execute(query).first()
     if row is None:
         raise CaseNotFound(case_id)
@@ -78,18 +85,19 @@ def _write_events(session: Session, case_id: str, *, events: list[Event]) -> Non
 def _write_ready(
     session: Session, case_id: str, *, run: CaseRun, active: bool, now: datetime
 ) -> None:
-    """Rewrite the case's ready-step rows (what worklists read), keeping when each became ready."""
-    since = {
-        r.task_id: r.ready_at
-        for r in session.execute(
-            select(case_tasks.c.task_id, case_tasks.c.ready_at).where(
-                case_tasks.c.case_id == case_id
+    """Update the case's ready-step rows (what worklists read): drop the steps that are no
+    longer ready or whose due time moved, add the new ones; untouched rows keep their ready_at."""
+    before = {(r.task_id, r.due_at, r.urgent): r for r in run.ready_steps_before}
+    after = {(r.task_id, r.due_at, r.urgent): r for r in run.ready_steps()} if active else {}
+    gone = [key[0] for key in before if key not in after]
+    if gone:
+        session.execute(
+            delete(case_tasks).where(
+                case_tasks.c.case_id == case_id, case_tasks.c.task_id.in_(gone)
             )
         )
-    }
-    session.execute(delete(case_tasks).where(case_tasks.c.case_id == case_id))
-    ready = run.ready_steps() if active else []
-    if ready:
+    new = [r for key, r in after.items() if key not in before]
+    if new:
         session.execute(
             insert(case_tasks),
             [
@@ -101,9 +109,31 @@ def _write_ready(
                     "role": r.step.role if r.step else None,
                     "urgent": r.urgent,
                     "due_at": r.due_at,
-                    "ready_at": since.get(r.task_id, now),
+                    "ready_at": now,
                 }
-                for r in ready
+                for r in new
+            ],
+        )
+
+
+def _write_timers(session: Session, case_id: str, *, run: CaseRun, active: bool) -> None:
+    """Rewrite the case's timer rows when its waiting timers changed (or it closed)."""
+    if active and not run.timers_changed():
+        return
+    session.execute(delete(case_timers).where(case_timers.c.case_id == case_id))
+    timers = run.waiting_timers() if active else []
+    if timers:
+        session.execute(
+            insert(case_timers),
+            [
+                {
+                    "case_id": case_id,
+                    "task_id": t.task_id,
+                    "step": t.step,
+                    "deadline": t.deadline,
+                    "due_at": t.due_at,
+                }
+                for t in timers
             ],
         )
 
@@ -112,19 +142,19 @@ def _save(
     session: Session,
     *,
     run: CaseRun,
-    case_id: str,
-    version: int,
+    row: dict[str, Any],
     now: datetime,
     patient_ref: str | None,
     status: str,
     cancel_reason: str | None = None,
-) -> int:
-    """Persist a run: state, version, timers, ready steps, reminders, variances, events; return
-    the new version."""
+) -> dict[str, Any]:
+    """Persist a run: state, version, timers, ready steps, reminders, variances, events;
+    return the case row as it now stands."""
+    case_id, version = row["id"], row["version"]
     if status == ACTIVE and run.workflow.is_completed():
         status = ENDED
     values: dict[str, Any] = {
-        "state": dump_state(run.workflow),
+        "state": dump_state(run.workflow, run.memo()),
         "version": version + 1,
         "updated_at": now,
         "status": status,
@@ -145,22 +175,7 @@ def _save(
         actual = session.scalar(select(cases.c.version).where(cases.c.id == case_id))
         raise VersionConflict(case_id, version, int(actual or 0))
     active = status == ACTIVE
-    session.execute(delete(case_timers).where(case_timers.c.case_id == case_id))
-    timers = run.waiting_timers() if active else []
-    if timers:
-        session.execute(
-            insert(case_timers),
-            [
-                {
-                    "case_id": case_id,
-                    "task_id": t.task_id,
-                    "step": t.step,
-                    "deadline": t.deadline,
-                    "due_at": t.due_at,
-                }
-                for t in timers
-            ],
-        )
+    _write_timers(session, case_id, run=run, active=active)
     _write_ready(session, case_id, run=run, active=active, now=now)
     if run.reminders:
         session.execute(
@@ -194,7 +209,7 @@ def _save(
             ],
         )
     _write_events(session, case_id, events=run.events)
-    return version + 1
+    return {**row, **values}
 
 
 def _refuse_duplicate(
@@ -289,25 +304,26 @@ def start_case(
                 "data", [FieldError("data", "this pathway has no single first step to fill in")]
             )
         run.complete(ready[0], first_step_data)
-    session.execute(
-        insert(cases).values(
-            id=case_id,
-            pathway=info.pathway,
-            definition_id=info.id,
-            patient_ref=patient_ref,
-            status=ACTIVE,
-            escalated=False,
-            version=0,
-            state=b"",
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    _save(
+    initial: dict[str, Any] = {
+        "id": case_id,
+        "pathway": info.pathway,
+        "definition_id": info.id,
+        "patient_ref": patient_ref,
+        "status": ACTIVE,
+        "end_event": None,
+        "escalated": False,
+        "version": 0,
+        "state": b"",
+        "created_at": now,
+        "updated_at": now,
+        "ended_at": None,
+        "cancel_reason": None,
+    }
+    session.execute(insert(cases).values(**initial))
+    record = _save(
         session,
         run=run,
-        case_id=case_id,
-        version=0,
+        row=initial,
         now=now,
         patient_ref=run.patient_ref or patient_ref,
         status=ACTIVE,
@@ -325,8 +341,7 @@ def start_case(
             )
         )
     log.info("case %s started on %s v%d", case_id, info.pathway, info.version)
-    row = session.execute(select(cases).where(cases.c.id == case_id)).one()
-    return build_view(session, row, ready=run.ready_steps(), clock=clock)
+    return _view_after(session, run, record=record, clock=clock)
 
 
 def advance(
@@ -340,55 +355,71 @@ def advance(
     roles: frozenset[str] | None = None,
     new_status: str | None = None,
     cancel_reason: str | None = None,
-) -> CaseRun:
-    """Lock a case, act on its workflow, run it and save everything in the caller's transaction."""
-    row = _lock(session, case_id)
-    if expected_version is not None and row.version != expected_version:
-        raise VersionConflict(case_id, expected_version, row.version)
-    if row.status != ACTIVE:
-        raise CaseClosed(case_id, row.status)
-    loaded = definitions.load(session, row.definition_id)
-    workflow = load_state(row.state, parsed=loaded.parsed, script_engine=script_engine(clock))
-    raised = set(session.scalars(select(reminders.c.kind).where(reminders.c.case_id == case_id)))
-    recorded = {
-        (r.code, r.step)
-        for r in session.execute(
-            select(variances.c.code, variances.c.step).where(variances.c.case_id == case_id)
-        )
-    }
+) -> tuple[CaseRun, dict[str, Any]]:
+    """Lock a case, act on its workflow, run it and save everything in the caller's
+    transaction; return the run and the case row as saved."""
+    locked = _lock(session, case_id)
+    row = locked._asdict()
+    if expected_version is not None and row["version"] != expected_version:
+        raise VersionConflict(case_id, expected_version, row["version"])
+    if row["status"] != ACTIVE:
+        raise CaseClosed(case_id, row["status"])
+    loaded = definitions.load(session, row["definition_id"], bundle_sha256=row.pop("bundle_sha256"))
+    workflow, memo = load_state_and_memo(
+        row["state"], parsed=loaded.parsed, script_engine=script_engine(clock)
+    )
+    if memo is None:  # written before the engine kept a memo in the state
+        memo = {
+            "reminders": list(
+                session.scalars(select(reminders.c.kind).where(reminders.c.case_id == case_id))
+            ),
+            "variances": [
+                [r.code, r.step]
+                for r in session.execute(
+                    select(variances.c.code, variances.c.step).where(variances.c.case_id == case_id)
+                )
+            ],
+        }
     run = CaseRun(
         case_id=case_id,
         workflow=workflow,
         pathway=loaded,
         clock=clock,
         actor=actor,
-        raised_kinds=raised,
-        recorded_variances=recorded,
+        raised_kinds=set(memo.get("reminders", [])),
+        recorded_variances={(code, step) for code, step in memo.get("variances", [])},
         roles=roles,
-        patient_ref=row.patient_ref,
+        patient_ref=row["patient_ref"],
     )
     action(run)
-    if run.patient_ref and run.patient_ref != row.patient_ref:
+    if run.patient_ref and run.patient_ref != row["patient_ref"]:
         _refuse_duplicate(
-            session, pathway=row.pathway, patient_ref=run.patient_ref, case_id=case_id
+            session, pathway=row["pathway"], patient_ref=run.patient_ref, case_id=case_id
         )
-    _save(
+    record = _save(
         session,
         run=run,
-        case_id=case_id,
-        version=row.version,
+        row=row,
         now=clock.now(),
-        patient_ref=run.patient_ref or row.patient_ref,
-        status=new_status or row.status,
+        patient_ref=run.patient_ref or row["patient_ref"],
+        status=new_status or row["status"],
         cancel_reason=cancel_reason,
     )
-    return run
+    return run, record
 
 
-def _view_after(session: Session, run: CaseRun, *, clock: Clock) -> CaseView:
-    row = session.execute(select(cases).where(cases.c.id == run.case_id)).one()
-    ready = run.ready_steps() if row.status == ACTIVE else []
-    return build_view(session, row, ready=ready, clock=clock)
+def _view_after(
+    session: Session, run: CaseRun, *, record: dict[str, Any], clock: Clock
+) -> CaseView:
+    active = record["status"] == ACTIVE
+    return build_view(
+        session,
+        record,
+        version=run.pathway.info.version,
+        ready=run.ready_steps() if active else [],
+        timers=run.waiting_timers() if active else [],
+        clock=clock,
+    )
 
 
 def complete_task(
@@ -403,7 +434,7 @@ def complete_task(
     roles: frozenset[str] | None = None,
 ) -> CaseView:
     """Complete a ready step with form data (by a role the pathway allows, when roles are given)."""
-    run = advance(
+    run, record = advance(
         session,
         case_id=case_id,
         clock=clock,
@@ -413,7 +444,7 @@ def complete_task(
         action=lambda run: run.complete(step, data),
     )
     log.info("case %s: step %s completed", case_id, step)
-    return _view_after(session, run, clock=clock)
+    return _view_after(session, run, record=record, clock=clock)
 
 
 def deliver_message(
@@ -428,7 +459,7 @@ def deliver_message(
     roles: frozenset[str] | None = None,
 ) -> CaseView:
     """Deliver a message such as red_flag_reported; timers it interrupts are dropped."""
-    run = advance(
+    run, record = advance(
         session,
         case_id=case_id,
         clock=clock,
@@ -438,7 +469,7 @@ def deliver_message(
         action=lambda run: run.deliver(message, data),
     )
     log.info("case %s: message %s delivered", case_id, message)
-    return _view_after(session, run, clock=clock)
+    return _view_after(session, run, record=record, clock=clock)
 
 
 def _required_reason(reason: str | None, what: str) -> str:
@@ -463,7 +494,7 @@ def reschedule_deadline(
     reason = _required_reason(reason, "reschedule")
     if due_at.tzinfo is None:
         raise InvalidTaskData("reschedule", [FieldError("due_at", "must include a timezone")])
-    run = advance(
+    run, record = advance(
         session,
         case_id=case_id,
         clock=clock,
@@ -472,7 +503,7 @@ def reschedule_deadline(
         action=lambda run: run.reschedule(kind, due_at, reason),
     )
     log.info("case %s: deadline %s rescheduled", case_id, kind)
-    return _view_after(session, run, clock=clock)
+    return _view_after(session, run, record=record, clock=clock)
 
 
 def cancel_case(
@@ -486,7 +517,7 @@ def cancel_case(
 ) -> CaseView:
     """Cancel a case with a reason; its timers stop and its unsent reminders are cancelled."""
     reason = _required_reason(reason, "cancel")
-    run = advance(
+    run, record = advance(
         session,
         case_id=case_id,
         clock=clock,
@@ -502,4 +533,4 @@ def cancel_case(
         .values(status="cancelled")
     )
     log.info("case %s cancelled", case_id)
-    return _view_after(session, run, clock=clock)
+    return _view_after(session, run, record=record, clock=clock)

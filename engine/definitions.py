@@ -177,8 +177,17 @@ _cache_lock = threading.Lock()
 _CACHE_SIZE = 32
 
 
-def load(session: Session, definition_id: int) -> Pathway:
-    """Return a definition ready to run, parsing it only the first time it is needed."""
+def load(session: Session, definition_id: int, *, bundle_sha256: str | None = None) -> Pathway:
+    """Return a definition ready to run, parsing it only the first time it is needed.
+
+    Callers that already know the definition's content hash save a query: the cache is keyed
+    by content, so a hit is always the right definition.
+    """
+    if bundle_sha256 is not None:
+        with _cache_lock:
+            known = _cache.get(bundle_sha256)
+        if known is not None:
+            return known
     row = session.execute(select(definitions).where(definitions.c.id == definition_id)).first()
     if row is None:
         raise DefinitionNotFound(str(definition_id))

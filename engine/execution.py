@@ -155,14 +155,48 @@ class CaseRun:
         self.end: str | None = None
         self.patient_ref: str | None = None
         self._last_end: str | None = None
-        self._ready_before = {t.id for t in self.ready_tasks()}
+        self._snapshot: tuple[list[Any], list[Any]] | None = None
+        self._completed_in_round = 0
+        self.ready_steps_before = self.ready_steps()
+        self._announced = {r.task_id for r in self.ready_steps_before}
+        self.timers_before = set(self._timer_keys())
 
     # -- reading -------------------------------------------------------------------------
 
+    def _scan(self) -> tuple[list[Any], list[Any]]:
+        """One walk of the task tree: the ready people's steps and the waiting tasks."""
+        if self._snapshot is None:
+            ready, waiting = [], []
+            for task in self.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
+                if task.state == TaskState.READY:
+                    if task.task_spec.manual:
+                        ready.append(task)
+                else:
+                    waiting.append(task)
+            self._snapshot = (ready, waiting)
+        return self._snapshot
+
+    def _changed(self) -> None:
+        self._snapshot = None
+
     def ready_tasks(self) -> list[Any]:
         """Return the steps a person can complete now, in diagram order."""
-        tasks = self.workflow.get_tasks(state=TaskState.READY)
-        return [t for t in tasks if t.task_spec.manual]
+        return list(self._scan()[0])
+
+    def _timer_keys(self) -> list[tuple[str, str, datetime]]:
+        return [(t.task_id, t.step, t.due_at) for t in self.waiting_timers()]
+
+    def memo(self) -> dict[str, Any]:
+        """What the engine keeps beside the workflow state: the reminder kinds already raised
+        and the variances already recorded (so neither needs a query on the next advance)."""
+        return {
+            "reminders": sorted(self._raised_kinds),
+            "variances": sorted([code, step] for code, step in self._recorded_variances),
+        }
+
+    def timers_changed(self) -> bool:
+        """Tell whether the waiting timers differ from when the case was loaded."""
+        return set(self._timer_keys()) != self.timers_before
 
     def ready_step_ids(self) -> list[str]:
         """Return the ids of the ready steps."""
@@ -218,7 +252,7 @@ class CaseRun:
     def waiting_timers(self) -> list[WaitingTimer]:
         """Return every timer the workflow waits on, with its due time."""
         timers = []
-        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+        for task in self._scan()[1]:
             if _timer_definition(task.task_spec) is None:
                 continue
             due = _due_of(task)
@@ -232,7 +266,7 @@ class CaseRun:
     def waiting_messages(self) -> list[tuple[Any, str]]:
         """Return the waiting message catch tasks with their message names."""
         found = []
-        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+        for task in self._scan()[1]:
             definition = getattr(task.task_spec, "event_definition", None)
             if isinstance(definition, MessageEventDefinition):
                 found.append((task, str(definition.name)))
@@ -298,6 +332,7 @@ class CaseRun:
         task.set_data(**accepted)
         if isinstance(accepted.get("patient_ref"), str):
             self.patient_ref = accepted["patient_ref"]
+        self._changed()
         try:
             task.run()
         except SpiffWorkflowException as exc:
@@ -321,6 +356,7 @@ class CaseRun:
         payload = self._message_payload(message, step, data)
         before = {t.step for t in self.waiting_timers()}
         definition = task.task_spec.event_definition
+        self._changed()
         try:
             self.workflow.send_event(BpmnEvent(definition, payload))
         except SpiffWorkflowException as exc:
@@ -401,17 +437,22 @@ class CaseRun:
 
     def cancel(self, reason: str) -> None:
         """Cancel the workflow and record why."""
+        self._changed()
         self.workflow.cancel()
         self._event("case_cancelled", None, actor=self.actor, reason=reason)
 
     def run_engine(self) -> None:
         """Run engine steps and due timers until only people's steps and waits remain."""
         wf = self.workflow
+        self._changed()
         try:
             for _ in range(_MAX_ROUNDS):
+                # The clock is fixed during a run: a round that completes nothing means the
+                # trailing timer refresh of the previous round found nothing new either.
+                self._completed_in_round = 0
                 wf.refresh_timers()
                 wf.do_engine_steps(did_complete_task=self._on_completed)
-                if not any(not t.task_spec.manual for t in wf.get_tasks(state=TaskState.READY)):
+                if self._completed_in_round == 0:
                     break
             # Events nothing inside the workflow caught (a timer that won its event gateway,
             # an end event's signal) have nowhere else to go: do not let them pile up.
@@ -431,6 +472,7 @@ class CaseRun:
         self._finish()
 
     def _on_completed(self, task: Any) -> None:
+        self._completed_in_round += 1
         spec = task.task_spec
         step = self.pathway.step(spec.bpmn_id)
         if step is not None and step.timer:
@@ -485,15 +527,16 @@ class CaseRun:
                 self._event("variance", step, variance=rule.code, rule=rule.rule)
 
     def _finish(self) -> None:
+        self._changed()
         now_ready = self.ready_tasks()
         for task in now_ready:
-            if task.id not in self._ready_before:
+            if str(task.id) not in self._announced:
                 self._event(
                     "task_ready",
                     self.pathway.step(task.task_spec.bpmn_id),
                     step_id=task.task_spec.bpmn_id,
                 )
-        self._ready_before = {t.id for t in now_ready}
+        self._announced = {str(t.id) for t in now_ready}
         if self.workflow.is_completed() and not any(e.type == "case_ended" for e in self.events):
             # The case's end is the top-level end event that completed the workflow.
             self.end = self._last_end

@@ -7,7 +7,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
 
     log_level: str = "INFO"
+
+    threads: int = Field(default=4, ge=1, le=64)
+    """Request threads per API worker process (the database pool is sized to match)."""
 
     @field_validator("database_url")
     @classmethod

@@ -60,12 +60,14 @@ class StateFormatError(ValueError):
     """Stored state was written by an incompatible version of the engine."""
 
 
-def dump_state(workflow: BpmnWorkflow) -> bytes:
-    """Serialize a workflow's instance state (no spec), compressed."""
+def dump_state(workflow: BpmnWorkflow, memo: dict[str, Any] | None = None) -> bytes:
+    """Serialize a workflow's instance state (no spec) and the engine's memo, compressed."""
     _registry._encoder_mode = True
     try:
         dct = _converter.to_dict(workflow)
         dct["format"] = FORMAT
+        if memo is not None:
+            dct["memo"] = memo
         text = json.dumps(dct, cls=_encoder, separators=(",", ":"))
     finally:
         _registry._encoder_mode = False
@@ -74,9 +76,17 @@ def dump_state(workflow: BpmnWorkflow) -> bytes:
 
 def load_state(blob: bytes, *, parsed: ParsedPathway, script_engine: Any) -> BpmnWorkflow:
     """Restore a workflow from stored state against its definition's parsed spec."""
+    return load_state_and_memo(blob, parsed=parsed, script_engine=script_engine)[0]
+
+
+def load_state_and_memo(
+    blob: bytes, *, parsed: ParsedPathway, script_engine: Any
+) -> tuple[BpmnWorkflow, dict[str, Any] | None]:
+    """Restore a workflow and the memo the engine stored beside it (None in older states)."""
     dct = json.loads(zlib.decompress(blob))
+    memo = dct.pop("memo", None)
     found = dct.pop("format", None)
     if found != FORMAT:
         raise StateFormatError(f"case state is in format {found!r}, this engine reads {FORMAT}")
     workflow: BpmnWorkflow = _converter.restore(dct, parsed=parsed, script_engine=script_engine)
-    return workflow
+    return workflow, memo

@@ -57,7 +57,7 @@ def fire_due(session: Session, *, now: datetime, limit: int | None = None) -> Fi
     for case_id in due_case_ids(session, now=now, limit=limit):
         savepoint = session.begin_nested()
         try:
-            run = advance(
+            run, _ = advance(
                 session,
                 case_id=case_id,
                 clock=clock,

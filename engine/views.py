@@ -3,6 +3,7 @@ reminders, variances, and the audit timeline."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,10 +14,10 @@ from sqlalchemy.orm import Session
 from . import definitions
 from .clock import Clock
 from .errors import CaseNotFound
-from .execution import Event, ReadyStep
+from .execution import Event, ReadyStep, WaitingTimer
 from .expressions import SandboxScriptEngine
 from .state import load_state
-from .store import case_events, case_tasks, case_timers, cases, reminders, variances
+from .store import case_events, case_timers, cases, reminders, variances
 
 ACTIVE, ENDED, CANCELLED = "active", "ended", "cancelled"
 
@@ -112,19 +113,26 @@ def ready_task(ready: ReadyStep, *, now: datetime) -> ReadyTask:
 
 
 def build_view(
-    session: Session, row: Any, *, ready: list[ReadyStep], clock: Clock, version: int | None = None
+    session: Session,
+    row: Mapping[str, Any],
+    *,
+    version: int,
+    ready: list[ReadyStep],
+    clock: Clock,
+    timers: list[WaitingTimer] | None = None,
 ) -> CaseView:
-    """Assemble a case view from its row, its ready steps and its deadline/reminder rows."""
-    case_id = row.id
-    info = definitions.load(session, row.definition_id).info
+    """Assemble a case view from its row, its definition version, its ready steps, its
+    waiting timers (read from their rows when not given) and its reminder/variance rows."""
+    case_id = row["id"]
     now = clock.now()
+    if timers is None:
+        timers = [
+            WaitingTimer(t.task_id, t.step, t.deadline, t.due_at)
+            for t in session.execute(select(case_timers).where(case_timers.c.case_id == case_id))
+        ]
     deadlines = [
         Deadline(t.deadline or t.step, t.step, t.due_at, "waiting" if t.due_at > now else "due")
-        for t in session.execute(
-            select(case_timers)
-            .where(case_timers.c.case_id == case_id)
-            .order_by(case_timers.c.due_at)
-        )
+        for t in sorted(timers, key=lambda t: t.due_at)
     ]
     raised = [
         ReminderView(r.kind, r.step, list(r.recipients), r.due_at, r.raised_at, r.status)
@@ -140,20 +148,20 @@ def build_view(
     ]
     return CaseView(
         id=case_id,
-        pathway=row.pathway,
-        definition_version=info.version,
-        patient_ref=row.patient_ref,
-        status=row.status,
-        version=row.version if version is None else version,
-        escalated=row.escalated,
-        end=row.end_event,
+        pathway=row["pathway"],
+        definition_version=version,
+        patient_ref=row["patient_ref"],
+        status=row["status"],
+        version=row["version"],
+        escalated=row["escalated"],
+        end=row["end_event"],
         ready_tasks=[ready_task(r, now=now) for r in ready],
         deadlines=deadlines,
         reminders=raised,
         variances=found,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        cancel_reason=row.cancel_reason,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        cancel_reason=row["cancel_reason"],
     )
 
 
@@ -169,22 +177,13 @@ def get_case(session: Session, case_id: str, *, clock: Clock) -> CaseView:
     from .execution import CaseRun
 
     row = _row(session, case_id)
+    loaded = definitions.load(session, row.definition_id)
     ready: list[ReadyStep] = []
     if row.status == ACTIVE:
-        loaded = definitions.load(session, row.definition_id)
         workflow = load_state(row.state, parsed=loaded.parsed, script_engine=script_engine(clock))
         run = CaseRun(case_id=case_id, workflow=workflow, pathway=loaded, clock=clock, actor=None)
         ready = run.ready_steps()
-    return build_view(session, row, ready=ready, clock=clock)
-
-
-def ready_rows(session: Session, case_id: str) -> list[Any]:
-    """Return the stored ready steps of a case (as written at its last change)."""
-    return list(
-        session.execute(
-            select(case_tasks).where(case_tasks.c.case_id == case_id).order_by(case_tasks.c.id)
-        )
-    )
+    return build_view(session, row._asdict(), version=loaded.info.version, ready=ready, clock=clock)
 
 
 def timeline(session: Session, case_id: str) -> list[Event]:

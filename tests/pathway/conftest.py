@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 import engine
 from engine import definitions
-from engine.state import dump_state, load_state
+from engine.state import dump_state, load_state, load_state_and_memo
 from engine.store import cases
 from engine.views import script_engine
 from tests.conftest import Database
@@ -181,10 +181,10 @@ class CaseDriver:
             row = session.execute(select(cases).where(cases.c.id == self.id)).one()
             pathway = definitions.load(session, row.definition_id)
         stored = json.loads(zlib.decompress(row.state))
-        workflow = load_state(
+        workflow, memo = load_state_and_memo(
             row.state, parsed=pathway.parsed, script_engine=script_engine(self.clock)
         )
-        again = json.loads(zlib.decompress(dump_state(workflow)))
+        again = json.loads(zlib.decompress(dump_state(workflow, memo)))
         assert again == stored
 
 

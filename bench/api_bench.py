@@ -1,0 +1,314 @@
+"""API benchmark: task completions per second through a real server on PostgreSQL, with
+latency percentiles, while 10,000 other cases are active; and, in the same run, the same
+completions done in-process through the engine, for the ratio (what the web layer costs).
+
+    .venv/bin/python bench/api_bench.py [--completions 6000] [--concurrency 32] [--workers 2]
+
+The server is ``pathway serve`` in a subprocess on a fresh PostgreSQL database; the load
+comes from one client process (httpx, HTTP/1.1 keep-alive) on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from sqlalchemy import create_engine, insert, select, text  # noqa: E402
+
+import engine  # noqa: E402
+from api.auth import issue_token  # noqa: E402
+from engine.store import case_tasks, case_timers, cases  # noqa: E402
+
+SECRET = "bench-secret-0123456789-0123456789-0123456789"
+SCREEN = dict.fromkeys(
+    [
+        "urinary_retention_or_incontinence",
+        "saddle_anesthesia",
+        "bilateral_leg_weakness",
+        "progressive_motor_deficit",
+        "history_of_cancer",
+        "unexplained_weight_loss",
+        "fever",
+        "iv_drug_use",
+        "immunosuppression",
+        "significant_trauma",
+        "osteoporosis",
+        "prolonged_corticosteroids",
+    ],
+    False,
+)
+
+
+def _intake(today: datetime) -> dict[str, Any]:
+    return {
+        "side": "left",
+        "symptom_onset": (today - timedelta(days=10)).date().isoformat(),
+        "leg_pain_nrs": 6,
+        "disabling_pain": True,
+        "age": 44,
+    }
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    db = engine.make_engine(url)
+    engine.upgrade(db)
+    with engine.session_factory(db).begin() as session:
+        engine.deploy_bundled(session, now=datetime.now(UTC))
+    db.dispose()
+    return url
+
+
+def seed(url: str, *, screening: int, others: int) -> list[str]:
+    """``screening`` cases waiting for their red-flag screen (the ones the load completes)
+    and ``others`` active cases in conservative care: clones of real engine states."""
+    db = engine.make_engine(url)
+    sessions = engine.session_factory(db)
+    clock = engine.SystemClock()
+    now = clock.now()
+    sources = {}
+    with sessions.begin() as session:
+        for ref, steps in (
+            ("SEED-SCREEN", []),
+            (
+                "SEED-CARE",
+                [
+                    ("red_flag_screen", SCREEN),
+                    (
+                        "conservative_plan",
+                        {
+                            "nsaids": True,
+                            "muscle_relaxant": False,
+                            "opioid_short_course": False,
+                            "activity_advice": True,
+                            "bed_rest": False,
+                            "heat_cold": True,
+                            "education_given": True,
+                            "mri_ordered": False,
+                        },
+                    ),
+                ],
+            ),
+        ):
+            view = engine.start_case(
+                session,
+                pathway="lumbar_radiculopathy",
+                clock=clock,
+                actor="bench",
+                patient_ref=ref,
+                first_step_data=_intake(now),
+            )
+            for step, data in steps:
+                view = engine.complete_task(
+                    session, case_id=view.id, step=step, data=data, clock=clock, actor="bench"
+                )
+            sources[ref] = view.id
+    targets: list[str] = []
+    for ref, count in (("SEED-SCREEN", screening), ("SEED-CARE", others)):
+        with sessions() as session:
+            row = session.execute(select(cases).where(cases.c.id == sources[ref])).one()._asdict()
+            timers = [
+                r._asdict()
+                for r in session.execute(
+                    select(case_timers).where(case_timers.c.case_id == sources[ref])
+                )
+            ]
+            tasks = [
+                r._asdict()
+                for r in session.execute(
+                    select(case_tasks).where(case_tasks.c.case_id == sources[ref])
+                )
+            ]
+        for offset in range(0, count, 2000):
+            rows, timer_rows, task_rows = [], [], []
+            for i in range(offset, min(count, offset + 2000)):
+                new_id = str(uuid.uuid4())
+                rows.append({**row, "id": new_id, "patient_ref": f"{ref}-{i}"})
+                timer_rows += [{**t, "case_id": new_id} | {"id": None} for t in timers]
+                task_rows += [{**t, "case_id": new_id} | {"id": None} for t in tasks]
+                if ref == "SEED-SCREEN":
+                    targets.append(new_id)
+            for batch in (timer_rows, task_rows):
+                for item in batch:
+                    item.pop("id")
+            with sessions.begin() as session:
+                session.execute(insert(cases), rows)
+                if timer_rows:
+                    session.execute(insert(case_timers), timer_rows)
+                if task_rows:
+                    session.execute(insert(case_tasks), task_rows)
+    with db.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+    db.dispose()
+    return targets
+
+
+def start_server(url: str, *, port: int, workers: int, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PATHWAY_DATABASE_URL": url,
+        "PATHWAY_JWT_SECRET": SECRET,
+        "PATHWAY_DATA_DIR": str(data_dir),
+        "PATHWAY_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the server did not start")
+
+
+async def load(
+    base: str, token: str, targets: list[str], concurrency: int
+) -> tuple[float, list[float], dict[int, int]]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for case_id in targets:
+        queue.put_nowait(case_id)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=30
+    ) as client:
+
+        async def worker() -> None:
+            while True:
+                try:
+                    case_id = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                t0 = time.perf_counter()
+                response = await client.post(
+                    f"/cases/{case_id}/tasks/red_flag_screen/complete",
+                    json={"data": SCREEN},
+                    headers={"If-Match": '"1"'},
+                )
+                latencies.append(time.perf_counter() - t0)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return elapsed, latencies, statuses
+
+
+def in_process(url: str, targets: list[str]) -> float:
+    """Completions per second through the engine directly, one transaction each."""
+    db = engine.make_engine(url)
+    sessions = engine.session_factory(db)
+    clock = engine.SystemClock()
+    t0 = time.perf_counter()
+    for case_id in targets:
+        with sessions.begin() as session:
+            engine.complete_task(
+                session,
+                case_id=case_id,
+                step="red_flag_screen",
+                data=SCREEN,
+                clock=clock,
+                actor="bench",
+                roles=frozenset({"clinician"}),
+                expected_version=1,
+            )
+    elapsed = time.perf_counter() - t0
+    db.dispose()
+    return len(targets) / elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--completions", type=int, default=6000)
+    parser.add_argument("--in-process", type=int, default=1500)
+    parser.add_argument("--others", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get(
+            "PATHWAY_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    args = parser.parse_args()
+
+    print(f"# API benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores)")
+    url = fresh_database(args.pg, "pathway_api_bench")
+    t0 = time.perf_counter()
+    targets = seed(url, screening=args.completions + args.in_process, others=args.others)
+    print(
+        f"seeded {len(targets) + args.others:,} active cases in {time.perf_counter() - t0:.1f} s "
+        f"({args.others:,} in conservative care, the rest waiting for their red-flag screen)"
+    )
+    http_targets, engine_targets = targets[: args.completions], targets[args.completions :]
+    data_dir = Path("/tmp/pathway-api-bench")
+    server = start_server(url, port=args.port, workers=args.workers, data_dir=data_dir)
+    try:
+        settings = engine.Settings(data_dir=data_dir, database_url=url, jwt_secret=SECRET)  # type: ignore[arg-type]
+        token = issue_token(settings, sub="bench", roles=["clinician"])
+        base = f"http://127.0.0.1:{args.port}"
+        asyncio.run(load(base, token, http_targets[:200], args.concurrency))  # warm-up
+        elapsed, latencies, statuses = asyncio.run(
+            load(base, token, http_targets[200:], args.concurrency)
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    done = len(latencies)
+    rate = done / elapsed
+    errors = sum(n for code, n in statuses.items() if code != 200)
+    print(
+        f"\n## HTTP: {done:,} completions, {args.concurrency} concurrent, "
+        f"{args.workers} server workers"
+    )
+    print(f"throughput: {rate:7.1f} completions/s   (target >= 300)")
+    print(
+        f"latency p50 {percentile(latencies, 0.50) * 1000:6.1f} ms   "
+        f"p95 {percentile(latencies, 0.95) * 1000:6.1f} ms   "
+        f"p99 {percentile(latencies, 0.99) * 1000:6.1f} ms   (target p99 <= 100 ms)   "
+        f"mean {statistics.mean(latencies) * 1000:.1f} ms"
+    )
+    print(f"errors: {errors}   statuses: {dict(sorted(statuses.items()))}")
+    engine_rate = in_process(url, engine_targets)
+    print(
+        f"\n## in-process engine, same completion, one transaction each: "
+        f"{engine_rate:7.1f} completions/s"
+    )
+    print(f"ratio HTTP / in-process: {rate / engine_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()
