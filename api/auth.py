@@ -143,11 +143,16 @@ class TokenVerifier:
             raise AuthError("the token has expired") from None
         except jwt.PyJWTError as exc:
             raise AuthError(f"the token is not valid: {exc}") from None
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub.strip():
+            raise AuthError("the token does not say who it is for (an empty sub)")
         raw = claims.get("roles", [])
         if isinstance(raw, str):
             raw = raw.replace(",", " ").split()
+        elif not isinstance(raw, list | tuple):
+            raw = []  # anything else grants nothing
         roles = frozenset(r for r in raw if isinstance(r, str) and r in ROLES)
-        return Principal(sub=str(claims["sub"]), roles=roles)
+        return Principal(sub=sub.strip(), roles=roles)
 
 
 def principal(request: Request) -> Principal:

@@ -458,7 +458,8 @@ def deliver_message(
     expected_version: int | None = None,
     roles: frozenset[str] | None = None,
 ) -> CaseView:
-    """Deliver a message such as red_flag_reported; timers it interrupts are dropped."""
+    """Deliver a message such as red_flag_reported. When it interrupts an activity, that
+    activity's timers are dropped and its reminders not yet sent are cancelled."""
     run, record = advance(
         session,
         case_id=case_id,
@@ -468,6 +469,21 @@ def deliver_message(
         expected_version=expected_version,
         action=lambda run: run.deliver(message, data),
     )
+    if run.interrupted:
+        inside = [
+            s.id
+            for s in run.pathway.steps.values()
+            if s.id == run.interrupted or run.interrupted in s.within
+        ]
+        session.execute(
+            update(reminders)
+            .where(
+                reminders.c.case_id == case_id,
+                reminders.c.status == "pending",
+                reminders.c.step.in_(inside),
+            )
+            .values(status="cancelled")
+        )
     log.info("case %s: message %s delivered", case_id, message)
     return _view_after(session, run, record=record, clock=clock)
 

@@ -145,31 +145,60 @@ def _clock_now(my_task: Any) -> datetime:
     return now
 
 
+DISARMED = "disarmed"
+"""The due value of a timer whose expression gave null: it waits without ever firing."""
+
+
+def due_time(value: Any) -> datetime | None:
+    """Read a timer's stored due value (None when it has none or is disarmed)."""
+    if isinstance(value, dict):
+        value = value.get("next")
+    if not isinstance(value, str) or value == DISARMED:
+        return None
+    return to_utc(value)
+
+
 class ClockedTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
-    """A timeDate timer that reads the injected clock; fires when its date is reached."""
+    """A timeDate timer that reads the injected clock; fires when its date is reached.
+
+    An expression that evaluates to null disarms the timer (a rule that does not apply to
+    this case), e.g. ``add_months(symptom_onset, 3) if persistent else null``.
+    """
 
     def has_fired(self, my_task: Any) -> bool:
         """Fix the due time on first use, then compare it with the clock."""
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
             value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-            event_value = to_utc(value).isoformat()
+            event_value = DISARMED if value is None else to_utc(value).isoformat()
             my_task._set_internal_data(event_value=event_value)
+        if event_value == DISARMED:
+            return False
         if to_utc(event_value) <= _clock_now(my_task):
             my_task._set_internal_data(event_fired=True)
         return bool(my_task._get_internal_data("event_fired", False))
 
 
 class ClockedDuration(DurationTimerEventDefinition):  # type: ignore[misc]
-    """A timeDuration timer counted from the moment it is reached, on the injected clock."""
+    """A timeDuration timer counted from the moment it is reached, on the injected clock.
+
+    An expression that evaluates to null disarms it, e.g. ``"P14D" if disabling_pain else
+    null``: the rule does not apply to this case.
+    """
 
     def has_fired(self, my_task: Any) -> bool:
         """Fix the due time on first use, then compare it with the clock."""
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
-            duration = str(my_task.workflow.script_engine.evaluate(my_task, self.expression))
-            event_value = add_iso_duration(_clock_now(my_task), duration).isoformat()
+            duration = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            event_value = (
+                DISARMED
+                if duration is None
+                else add_iso_duration(_clock_now(my_task), str(duration)).isoformat()
+            )
             my_task._set_internal_data(event_value=event_value)
+        if event_value == DISARMED:
+            return False
         if to_utc(event_value) <= _clock_now(my_task):
             my_task._set_internal_data(event_fired=True)
         return bool(my_task._get_internal_data("event_fired", False))

@@ -24,7 +24,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import expressions
 from .clock import Clock
 from .definitions import Pathway
-from .diagrams import to_utc
+from .diagrams import due_time
 from .errors import (
     DeadlineNotFound,
     ExecutionFailed,
@@ -118,10 +118,7 @@ def _timer_step(spec: Any, pathway: Pathway) -> str | None:
 
 
 def _due_of(task: Any) -> datetime | None:
-    value = task.internal_data.get("event_value")
-    if isinstance(value, dict):
-        value = value.get("next")
-    return to_utc(value) if isinstance(value, str) else None
+    return due_time(task.internal_data.get("event_value"))
 
 
 class CaseRun:
@@ -154,6 +151,7 @@ class CaseRun:
         self.variances: list[RaisedVariance] = []
         self.end: str | None = None
         self.patient_ref: str | None = None
+        self.interrupted: str | None = None
         self._last_end: str | None = None
         self._snapshot: tuple[list[Any], list[Any]] | None = None
         self._completed_in_round = 0
@@ -361,6 +359,7 @@ class CaseRun:
             self.workflow.send_event(BpmnEvent(definition, payload))
         except SpiffWorkflowException as exc:
             raise ExecutionFailed(self.case_id, task.task_spec.bpmn_id, _reason(exc)) from None
+        self.interrupted = step.interrupts if step else None
         reported = sorted(k for k, v in payload.items() if v is True)
         event = self._event("message", step, actor=self.actor, message=message, reported=reported)
         self.run_engine()

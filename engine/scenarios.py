@@ -218,7 +218,8 @@ def run_scenario(
         "status": "ended" if view.status != "active" else "active",
         "end": view.end,
         "ready_tasks": [t.id for t in view.ready_tasks],
-        "reminders_sent": [r.kind for r in view.reminders if r.status != "cancelled"],
+        # The simulator delivers each reminder the moment it is raised.
+        "reminders_sent": [e["reminder"] for e in events if e["type"] == "reminder"],
         "variances": [v.code for v in view.variances],
         "escalated": view.escalated,
     }

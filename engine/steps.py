@@ -84,6 +84,7 @@ class Step:
     timer: bool = False
     urgent: bool = False
     within: tuple[str, ...] = ()
+    interrupts: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
 
 
@@ -275,6 +276,11 @@ def read_steps(root: etree._Element, *, file: str) -> tuple[dict[str, Step], lis
                 message_form=props.get("pathway.form"),
                 timer=node.find(f"{_B}timerEventDefinition") is not None,
                 urgent=props.get("pathway.priority", "").lower() == "urgent",
+                interrupts=(
+                    node.get("attachedToRef")
+                    if kind == "boundaryEvent" and node.get("cancelActivity", "true") != "false"
+                    else None
+                ),
                 within=tuple(
                     str(a.get("id")) for a in node.iterancestors(f"{_B}subProcess") if a.get("id")
                 ),
