@@ -1,0 +1,185 @@
+"""A real API server for the tests: ``pathway serve`` in a subprocess (uvicorn), on SQLite and
+on PostgreSQL, with httpx as the client.
+
+One server per database kind serves the whole test run; before each test every case table is
+emptied (the deployed pathway stays), so each test owns its data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+import engine
+from api.auth import issue_token
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "test-secret-for-the-api-suite-only-0123456789"
+CASE_TABLES = (
+    "idempotency_keys",
+    "case_tasks",
+    "case_events",
+    "variances",
+    "reminders",
+    "case_timers",
+    "cases",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """A running ``pathway serve`` process."""
+
+    kind: str
+    url: str
+    database: str
+    log: Path
+    process: subprocess.Popen[bytes]
+    settings: engine.Settings = field(repr=False)
+
+    def token(self, sub: str, *roles: str, hours: float = 1) -> str:
+        return issue_token(self.settings, sub=sub, roles=list(roles), hours=hours)
+
+    def client(self, sub: str | None = None, *roles: str) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token(sub, *roles)}"} if sub else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_server(
+    *, kind: str, database: str, data_dir: Path, extra_env: dict[str, str] | None = None
+) -> Server:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PATHWAY_DATA_DIR": str(data_dir),
+        "PATHWAY_JWT_SECRET": SECRET,
+        "PATHWAY_LOG_LEVEL": "INFO",
+        "PATHWAY_DATABASE_URL": database,
+        **(extra_env or {}),
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "server.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=data_dir,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"pathway serve exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError(f"pathway serve did not become ready: {log.read_text()[-2000:]}")
+    settings = engine.Settings(
+        data_dir=data_dir,
+        database_url=database,
+        jwt_secret=SECRET,  # type: ignore[arg-type]
+    )
+    return Server(kind, url, database, log, process, settings)
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def api_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp(f"api-{request.param}")
+    if request.param == "sqlite":
+        database = f"sqlite:///{data_dir / 'pathway.db'}"
+    else:
+        database = request.getfixturevalue("postgres_url")
+    server = start_server(kind=request.param, database=database, data_dir=data_dir)
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def api(api_server: Server) -> Iterator[Server]:
+    """The server, with every case table emptied first (the deployed pathway stays)."""
+    db = engine.make_engine(api_server.database)
+    with db.begin() as conn:
+        for table in CASE_TABLES:
+            conn.execute(text(f"DELETE FROM {table}"))
+    db.dispose()
+    yield api_server
+
+
+def intake(**overrides: Any) -> dict[str, Any]:
+    """Intake data for a synthetic patient (the patient_ref comes from the case)."""
+    data: dict[str, Any] = {
+        "side": "left",
+        "symptom_onset": "2026-11-01",
+        "leg_pain_nrs": 6,
+        "disabling_pain": False,
+        "age": 44,
+    }
+    data.update(overrides)
+    return data
+
+
+NO_RED_FLAGS = dict.fromkeys(
+    [
+        "urinary_retention_or_incontinence",
+        "saddle_anesthesia",
+        "bilateral_leg_weakness",
+        "progressive_motor_deficit",
+        "history_of_cancer",
+        "unexplained_weight_loss",
+        "fever",
+        "iv_drug_use",
+        "immunosuppression",
+        "significant_trauma",
+        "osteoporosis",
+        "prolonged_corticosteroids",
+    ],
+    False,
+)
+GOOD_PLAN = {
+    "nsaids": True,
+    "muscle_relaxant": False,
+    "opioid_short_course": False,
+    "activity_advice": True,
+    "bed_rest": False,
+    "heat_cold": True,
+    "education_given": True,
+    "mri_ordered": False,
+}

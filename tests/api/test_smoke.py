@@ -1,0 +1,30 @@
+"""A first walk through the API on a real server."""
+
+from __future__ import annotations
+
+from tests.api.conftest import NO_RED_FLAGS, Server, intake
+
+
+def test_a_coordinator_starts_a_case_and_a_clinician_screens_it(api: Server) -> None:
+    with api.client("ana", "coordinator") as ana, api.client("lee", "clinician") as lee:
+        created = ana.post(
+            "/cases",
+            json={"pathway": "lumbar_radiculopathy", "patient_ref": "MRN-1", "data": intake()},
+        )
+        assert created.status_code == 201, created.text
+        case = created.json()
+        assert [t["id"] for t in case["ready_tasks"]] == ["red_flag_screen"]
+        assert created.headers["etag"] == f'"{case["version"]}"'
+        screened = lee.post(
+            f"/cases/{case['id']}/tasks/red_flag_screen/complete",
+            json={"data": NO_RED_FLAGS},
+            headers={"If-Match": created.headers["etag"]},
+        )
+        assert screened.status_code == 200, screened.text
+        assert [t["id"] for t in screened.json()["ready_tasks"]] == ["conservative_plan"]
+        timeline = lee.get(f"/cases/{case['id']}/timeline").json()
+        completed = [e for e in timeline if e["type"] == "task_completed"]
+        assert [(e["step"], e["actor"]) for e in completed] == [
+            ("intake", "ana"),
+            ("red_flag_screen", "lee"),
+        ]
