@@ -109,7 +109,6 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("pathway serve: --workers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    import uvicorn
 
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -128,16 +127,9 @@ def _serve(args: argparse.Namespace) -> int:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine.upgrade(db)
         db.dispose()
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=args.workers,
-        access_log=False,
-        log_level=settings.log_level.lower(),
-    )
-    return EXIT_OK
+    from cli import serve
+
+    return serve.run(settings, workers=args.workers)
 
 
 def _token(args: argparse.Namespace) -> int:

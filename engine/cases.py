@@ -412,6 +412,7 @@ def _view_after(
     session: Session, run: CaseRun, *, record: dict[str, Any], clock: Clock
 ) -> CaseView:
     active = record["status"] == ACTIVE
+    memo = run.memo()
     return build_view(
         session,
         record,
@@ -419,6 +420,9 @@ def _view_after(
         ready=run.ready_steps() if active else [],
         timers=run.waiting_timers() if active else [],
         clock=clock,
+        # The memo lists every reminder and variance the case has had: none means no rows.
+        reminders_known=None if memo["reminders"] else [],
+        variances_known=None if memo["variances"] else [],
     )
 
 

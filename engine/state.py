@@ -12,6 +12,7 @@ import zlib
 from typing import Any
 from uuid import UUID
 
+import orjson
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.event_definition import (
@@ -24,6 +25,11 @@ from SpiffWorkflow.bpmn.serializer.workflow import VERSION
 from .diagrams import ClockedCycle, ClockedDuration, ClockedTimeDate, ParsedPathway
 
 FORMAT = f"pathway-1/spiff-{VERSION}"
+_STRICT = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 
 
 class _StateConverter(BpmnWorkflowConverter):  # type: ignore[misc]
@@ -62,16 +68,26 @@ class StateFormatError(ValueError):
 
 def dump_state(workflow: BpmnWorkflow, memo: dict[str, Any] | None = None) -> bytes:
     """Serialize a workflow's instance state (no spec) and the engine's memo, compressed."""
-    _registry._encoder_mode = True
+    dct = _converter.to_dict(workflow)
+    dct["format"] = FORMAT
+    if memo is not None:
+        dct["memo"] = memo
     try:
-        dct = _converter.to_dict(workflow)
-        dct["format"] = FORMAT
-        if memo is not None:
-            dct["memo"] = memo
-        text = json.dumps(dct, cls=_encoder, separators=(",", ":"))
-    finally:
-        _registry._encoder_mode = False
-    return zlib.compress(text.encode(), 1)
+        # Pass-through makes orjson refuse (TypeError) what it would otherwise write in its
+        # own way, so such values take SpiffWorkflow's encoder and come back as they were.
+        text = orjson.dumps(dct, option=_STRICT)
+    except TypeError:
+        # Something orjson cannot write (a value only SpiffWorkflow's encoder knows).
+        _registry._encoder_mode = True
+        try:
+            text = json.dumps(
+                _converter.to_dict(workflow) | {"format": FORMAT, "memo": memo},
+                cls=_encoder,
+                separators=(",", ":"),
+            ).encode()
+        finally:
+            _registry._encoder_mode = False
+    return zlib.compress(text, 1)
 
 
 def load_state(blob: bytes, *, parsed: ParsedPathway, script_engine: Any) -> BpmnWorkflow:
@@ -83,7 +99,7 @@ def load_state_and_memo(
     blob: bytes, *, parsed: ParsedPathway, script_engine: Any
 ) -> tuple[BpmnWorkflow, dict[str, Any] | None]:
     """Restore a workflow and the memo the engine stored beside it (None in older states)."""
-    dct = json.loads(zlib.decompress(blob))
+    dct = orjson.loads(zlib.decompress(blob))
     memo = dct.pop("memo", None)
     found = dct.pop("format", None)
     if found != FORMAT:

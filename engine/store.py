@@ -201,7 +201,10 @@ def make_engine(url: str) -> Engine:
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
     else:
-        kwargs["pool_pre_ping"] = True
+        # No ping per checkout (a round trip on every request): a connection the server
+        # dropped fails once with OperationalError (a 503), and SQLAlchemy then replaces
+        # the whole pool on that disconnect.
+        kwargs["pool_recycle"] = 1800
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
 

@@ -120,9 +120,11 @@ def build_view(
     ready: list[ReadyStep],
     clock: Clock,
     timers: list[WaitingTimer] | None = None,
+    reminders_known: list[ReminderView] | None = None,
+    variances_known: list[VarianceView] | None = None,
 ) -> CaseView:
-    """Assemble a case view from its row, its definition version, its ready steps, its
-    waiting timers (read from their rows when not given) and its reminder/variance rows."""
+    """Assemble a case view from its row, its definition version and its ready steps; timers,
+    reminders and variances are read from their rows unless the caller already knows them."""
     case_id = row["id"]
     now = clock.now()
     if timers is None:
@@ -134,18 +136,22 @@ def build_view(
         Deadline(t.deadline or t.step, t.step, t.due_at, "waiting" if t.due_at > now else "due")
         for t in sorted(timers, key=lambda t: t.due_at)
     ]
-    raised = [
-        ReminderView(r.kind, r.step, list(r.recipients), r.due_at, r.raised_at, r.status)
-        for r in session.execute(
-            select(reminders).where(reminders.c.case_id == case_id).order_by(reminders.c.id)
-        )
-    ]
-    found = [
-        VarianceView(v.code, v.step, v.rule, v.evidence, v.at)
-        for v in session.execute(
-            select(variances).where(variances.c.case_id == case_id).order_by(variances.c.id)
-        )
-    ]
+    raised = reminders_known
+    if raised is None:
+        raised = [
+            ReminderView(r.kind, r.step, list(r.recipients), r.due_at, r.raised_at, r.status)
+            for r in session.execute(
+                select(reminders).where(reminders.c.case_id == case_id).order_by(reminders.c.id)
+            )
+        ]
+    found = variances_known
+    if found is None:
+        found = [
+            VarianceView(v.code, v.step, v.rule, v.evidence, v.at)
+            for v in session.execute(
+                select(variances).where(variances.c.case_id == case_id).order_by(variances.c.id)
+            )
+        ]
     return CaseView(
         id=case_id,
         pathway=row["pathway"],
