@@ -94,6 +94,8 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = []
     for err in exc.errors():
         location = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        if err.get("type") == "json_invalid":
+            location = []  # FastAPI puts the character offset there, not a field
         errors.append({"field": ".".join(location) or "body", "message": str(err.get("msg"))})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return problem(

@@ -112,7 +112,7 @@ def readyz(request: Request) -> Health:
     status_code=201,
     response_model=CaseOut,
     tags=["cases"],
-    responses=_errors(404, 409),
+    responses=_errors(400, 404, 409),
 )
 def create_case(
     body: NewCase,

@@ -1,0 +1,245 @@
+"""No patient data in logs: a case run through the API leaves none of its values in the log.
+
+A dedicated server runs at DEBUG (where libraries leak most: SQL parameters, workflow data,
+request bodies), on SQLite and on PostgreSQL. A coordinator and a clinician run a case with
+distinctive synthetic values through intake, the red-flag screen, the conservative plan, the
+specialist referral, a deadline moved with a reason, a red-flag message and a cancellation;
+they find it by patient reference (list filter, worklist) and send bad requests that carry
+the same values. Then the server's captured output is searched for every value entered, in
+the spellings a log line could give it (ISO, Python repr, URL-encoded): none may appear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+import engine
+from tests.api.conftest import (
+    CASE_TABLES,
+    GOOD_PLAN,
+    NO_RED_FLAGS,
+    Server,
+    intake,
+    start_server,
+    stop_server,
+)
+
+PATIENT_REF = "MRN-PRIVACY-7731"
+SYMPTOM_ONSET = "2026-08-17"
+REFERRAL_DATE = "2026-10-29"
+SPECIALTY = "Zygomatic-Spine-Clinic-4242"
+RESCHEDULE_REASON = "Patient-Reason-Quokka-5150 asked to move it"
+CANCEL_REASON = "Cancel-Reason-Narwhal-6262 moved away"
+# Every value entered, with the other spellings a log line could give it.
+SECRETS = {
+    PATIENT_REF: [PATIENT_REF, quote(PATIENT_REF), "PRIVACY-7731"],
+    SYMPTOM_ONSET: [SYMPTOM_ONSET, "2026, 8, 17", "17/08/2026", "08/17/2026", "20260817"],
+    REFERRAL_DATE: [REFERRAL_DATE, "2026, 10, 29", "29/10/2026", "10/29/2026", "20261029"],
+    SPECIALTY: [SPECIALTY, "Zygomatic"],
+    RESCHEDULE_REASON: [RESCHEDULE_REASON, "Quokka-5150", quote(RESCHEDULE_REASON)],
+    CANCEL_REASON: [CANCEL_REASON, "Narwhal-6262", quote(CANCEL_REASON)],
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def debug_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """A server of its own, at DEBUG, so its log holds this test's requests and nothing else."""
+    if request.param == "sqlite":
+        database = f"sqlite:///{tmp_path / 'pathway.db'}"
+    else:
+        database = request.getfixturevalue("postgres_url")
+        db = engine.make_engine(database)
+        with db.begin() as conn:
+            for table in CASE_TABLES:
+                conn.execute(text(f"DELETE FROM {table}"))
+        db.dispose()
+    server = start_server(
+        kind=request.param,
+        database=database,
+        data_dir=tmp_path / "server",
+        extra_env={"PATHWAY_LOG_LEVEL": "DEBUG"},
+    )
+    yield server
+    stop_server(server)
+
+
+def _ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _etag(case: dict[str, Any]) -> dict[str, str]:
+    return {"If-Match": f'"{case["version"]}"'}
+
+
+def _refused_without_echo(response: httpx.Response, status: int) -> None:
+    """A bad request is refused, and the refusal repeats none of the values it carried."""
+    assert response.status_code == status, response.text
+    for spellings in SECRETS.values():
+        for spelling in spellings:
+            assert spelling not in response.text, (spelling, response.text)
+
+
+def run_a_case(api: Server) -> None:
+    with api.client("ana", "coordinator") as ana, api.client("lee", "clinician") as lee:
+        # Bad requests first, while the patient has no case: each carries the values.
+        _refused_without_echo(
+            ana.post(
+                "/cases",
+                json={
+                    "pathway": "lumbar_radiculopathy",
+                    "patient_ref": PATIENT_REF,
+                    "data": intake(symptom_onset=SYMPTOM_ONSET, leg_pain_nrs=11, age=12),
+                },
+            ),
+            422,
+        )
+        _refused_without_echo(
+            ana.post(
+                "/cases",
+                json={"pathway": "lumbar_radiculopathy", "patient_ref": PATIENT_REF * 5},
+            ),
+            422,
+        )
+        _refused_without_echo(
+            ana.post(
+                "/cases",
+                json={"pathway": "no_such_pathway", "patient_ref": PATIENT_REF},
+            ),
+            404,
+        )
+        _refused_without_echo(
+            ana.post(
+                "/cases",
+                content=f'{{"pathway": "lumbar_radiculopathy", "patient_ref": "{PATIENT_REF}",',
+                headers={"Content-Type": "application/json"},
+            ),
+            422,
+        )
+
+        case = _ok(
+            ana.post(
+                "/cases",
+                json={
+                    "pathway": "lumbar_radiculopathy",
+                    "patient_ref": PATIENT_REF,
+                    "data": intake(symptom_onset=SYMPTOM_ONSET, disabling_pain=True),
+                },
+            ),
+            201,
+        )
+        case_id = case["id"]
+        assert case["patient_ref"] == PATIENT_REF
+        # Starting a second case for the same patient is refused (with the existing case's id).
+        _refused_without_echo(
+            ana.post(
+                "/cases",
+                json={"pathway": "lumbar_radiculopathy", "patient_ref": PATIENT_REF},
+            ),
+            409,
+        )
+        case = _ok(
+            lee.post(
+                f"/cases/{case_id}/tasks/red_flag_screen/complete",
+                json={"data": NO_RED_FLAGS},
+                headers=_etag(case),
+            )
+        )
+        case = _ok(
+            lee.post(
+                f"/cases/{case_id}/tasks/conservative_plan/complete",
+                json={"data": GOOD_PLAN},
+                headers=_etag(case),
+            )
+        )
+        # A refused referral (date in the future) and then the real one.
+        _refused_without_echo(
+            ana.post(
+                f"/cases/{case_id}/tasks/specialist_referral/complete",
+                json={"data": {"referral_date": "2999-01-01", "specialty": SPECIALTY}},
+                headers=_etag(case),
+            ),
+            422,
+        )
+        case = _ok(
+            ana.post(
+                f"/cases/{case_id}/tasks/specialist_referral/complete",
+                json={"data": {"referral_date": REFERRAL_DATE, "specialty": SPECIALTY}},
+                headers=_etag(case),
+            )
+        )
+        assert case["deadlines"], case
+        kind = case["deadlines"][0]["kind"]
+        case = _ok(
+            ana.post(
+                f"/cases/{case_id}/deadlines/{kind}/reschedule",
+                json={"due_at": "2027-02-01T09:00:00+00:00", "reason": RESCHEDULE_REASON},
+                headers=_etag(case),
+            )
+        )
+        case = _ok(
+            lee.post(
+                f"/cases/{case_id}/messages/red_flag_reported",
+                json={"data": {"progressive_motor_deficit": True}},
+                headers=_etag(case),
+            )
+        )
+        assert {t["id"] for t in case["ready_tasks"]} >= {"urgent_mri"}, case
+
+        # Find the patient: by patient reference, in the worklist, in the timeline.
+        page = _ok(ana.get("/cases", params={"patient_ref": PATIENT_REF}))
+        assert [item["id"] for item in page["items"]] == [case_id]
+        page = _ok(ana.get("/cases", params={"patient_ref": PATIENT_REF, "status": "active"}))
+        assert page["total"] == 1
+        _refused_without_echo(ana.get("/cases", params={"patient_ref": PATIENT_REF * 5}), 422)
+        assert case_id in {item["case_id"] for item in ana.get("/worklist").json()}
+        timeline = lee.get(f"/cases/{case_id}/timeline")
+        assert timeline.status_code == 200, timeline.text
+        completed = [e["step"] for e in timeline.json() if e["type"] == "task_completed"]
+        assert "specialist_referral" in completed, completed
+        _ok(lee.get(f"/cases/{case_id}"))
+
+        case = _ok(
+            ana.post(
+                f"/cases/{case_id}/cancel", json={"reason": CANCEL_REASON}, headers=_etag(case)
+            )
+        )
+        assert case["status"] == "cancelled"
+        _refused_without_echo(
+            ana.post(
+                f"/cases/{case_id}/tasks/urgent_mri/complete",
+                json={"data": {"specialty": SPECIALTY, "note": PATIENT_REF}},
+                headers=_etag(case),
+            ),
+            409,
+        )
+        page = _ok(ana.get("/cases", params={"patient_ref": PATIENT_REF, "status": "cancelled"}))
+        assert page["total"] == 1
+
+
+def test_no_value_entered_for_a_patient_appears_in_the_server_log(debug_server: Server) -> None:
+    run_a_case(debug_server)
+    log = debug_server.log_text()
+
+    # The log is the server's real output, at DEBUG, with every request in it.
+    assert "INFO api.access: POST /cases 201 " in log, log[-3000:]
+    assert "INFO api.access: GET /cases 200 " in log, log[-3000:]
+    assert "INFO api.access: POST /cases 422 " in log, log[-3000:]
+    assert "/reschedule 200 " in log and "/cancel 200 " in log, log[-3000:]
+    assert log.count("INFO api.access: ") >= 20, log[-3000:]
+
+    leaks = {
+        value: [line for line in log.splitlines() if any(s in line for s in spellings)]
+        for value, spellings in SECRETS.items()
+    }
+    leaks = {value: lines[:5] for value, lines in leaks.items() if lines}
+    if leaks:
+        pytest.fail(f"patient data in the {debug_server.kind} server log: {leaks}", pytrace=False)
