@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import engine
 
@@ -19,6 +21,47 @@ from .auth import TokenVerifier
 from .routes import router
 
 log = logging.getLogger("api.access")
+
+
+class AccessLog:
+    """Gives each request an id (X-Request-ID) and logs method, path, status and time.
+
+    The query string is never logged: it can hold a patient reference. A plain ASGI
+    middleware: Starlette's BaseHTTPMiddleware costs a task and two streams per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given[:100] or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "%s %s %d %.1fms request=%s",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - start) * 1000,
+                request_id,
+            )
 
 
 def create_app(settings: engine.Settings | None = None) -> FastAPI:
@@ -61,23 +104,5 @@ def create_app(settings: engine.Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(router)
 
-    @app.middleware("http")
-    async def access_log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # The query string is never logged: it can hold a patient reference.
-        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        start = time.perf_counter()
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        log.info(
-            "%s %s %d %.1fms request=%s",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - start) * 1000,
-            request.state.request_id,
-        )
-        return response
-
+    app.add_middleware(AccessLog)
     return app
