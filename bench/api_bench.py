@@ -313,7 +313,7 @@ def main() -> None:
     parser.add_argument("--completions", type=int, default=6000, help="per workload")
     parser.add_argument("--in-process", type=int, default=900, help="per workload")
     parser.add_argument("--others", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument(

@@ -126,7 +126,7 @@ def _clone(
         for _ in range(min(batch, count - offset)):
             new_id = str(uuid.uuid4())
             ids.append(new_id)
-            case_rows.append({**row, "id": new_id})
+            case_rows.append({**row, "id": new_id, "patient_ref": f"P-BENCH-{new_id}"})
             for t in timers:
                 due = t["due_at"] + due_shift if due_shift else t["due_at"]
                 timer_rows.append(

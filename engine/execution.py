@@ -154,6 +154,7 @@ class CaseRun:
         self.interrupted: str | None = None
         self._last_end: str | None = None
         self._snapshot: tuple[list[Any], list[Any]] | None = None
+        self._changed()
         self._completed_in_round = 0
         self.ready_steps_before = self.ready_steps()
         self._announced = {r.task_id for r in self.ready_steps_before}
@@ -176,6 +177,8 @@ class CaseRun:
 
     def _changed(self) -> None:
         self._snapshot = None
+        self._ready_steps: list[ReadyStep] | None = None
+        self._timers: list[WaitingTimer] | None = None
 
     def ready_tasks(self) -> list[Any]:
         """Return the steps a person can complete now, in diagram order."""
@@ -202,6 +205,8 @@ class CaseRun:
 
     def ready_steps(self) -> list[ReadyStep]:
         """Return the ready steps with their urgency and the deadline they are due by."""
+        if self._ready_steps is not None:
+            return list(self._ready_steps)
         out = []
         for task in self.ready_tasks():
             step_id = str(task.task_spec.bpmn_id)
@@ -212,7 +217,8 @@ class CaseRun:
             )
             dues = self._guarding_dues(task)
             out.append(ReadyStep(str(task.id), step_id, step, urgent, min(dues) if dues else None))
-        return out
+        self._ready_steps = out
+        return list(out)
 
     def _is_timer(self, task: Any) -> bool:
         step = self.pathway.step(task.task_spec.bpmn_id)
@@ -249,6 +255,8 @@ class CaseRun:
 
     def waiting_timers(self) -> list[WaitingTimer]:
         """Return every timer the workflow waits on, with its due time."""
+        if self._timers is not None:
+            return list(self._timers)
         timers = []
         for task in self._scan()[1]:
             if _timer_definition(task.task_spec) is None:
@@ -259,7 +267,8 @@ class CaseRun:
                 continue
             info = self.pathway.step(step)
             timers.append(WaitingTimer(str(task.id), step, info.deadline if info else None, due))
-        return timers
+        self._timers = timers
+        return list(timers)
 
     def waiting_messages(self) -> list[tuple[Any, str]]:
         """Return the waiting message catch tasks with their message names."""

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    threads: int = Field(default=4, ge=1, le=64)
+    threads: int = Field(default=2, ge=1, le=64)
     """Request threads per API worker process (the database pool is sized to match)."""
 
     @field_validator("database_url")
