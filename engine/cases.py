@@ -82,6 +82,24 @@ def _write_events(session: Session, case_id: str, *, events: list[Event]) -> Non
         )
 
 
+def _replace_rows(
+    session: Session, *, removal: Any, table: Any, rows: list[dict[str, Any]]
+) -> None:
+    """Delete some rows and insert others. On PostgreSQL it is one statement (a DELETE in a
+    WITH clause, which sees the rows as they were), saving a round trip per change."""
+    if not rows:
+        if removal is not None:
+            session.execute(removal)
+        return
+    insertion = insert(table).values(rows)
+    if removal is not None and session.get_bind().dialect.name == "postgresql":
+        session.execute(insertion.add_cte(removal.cte("removed")))
+        return
+    if removal is not None:
+        session.execute(removal)
+    session.execute(insertion)
+
+
 def _write_ready(
     session: Session, case_id: str, *, run: CaseRun, active: bool, now: datetime
 ) -> None:
@@ -90,52 +108,50 @@ def _write_ready(
     before = {(r.task_id, r.due_at, r.urgent): r for r in run.ready_steps_before}
     after = {(r.task_id, r.due_at, r.urgent): r for r in run.ready_steps()} if active else {}
     gone = [key[0] for key in before if key not in after]
-    if gone:
-        session.execute(
-            delete(case_tasks).where(
-                case_tasks.c.case_id == case_id, case_tasks.c.task_id.in_(gone)
-            )
-        )
     new = [r for key, r in after.items() if key not in before]
-    if new:
-        session.execute(
-            insert(case_tasks),
-            [
-                {
-                    "case_id": case_id,
-                    "task_id": r.task_id,
-                    "step": r.step_id,
-                    "name": r.step.name if r.step else None,
-                    "role": r.step.role if r.step else None,
-                    "urgent": r.urgent,
-                    "due_at": r.due_at,
-                    "ready_at": now,
-                }
-                for r in new
-            ],
+    _replace_rows(
+        session,
+        removal=delete(case_tasks).where(
+            case_tasks.c.case_id == case_id, case_tasks.c.task_id.in_(gone)
         )
+        if gone
+        else None,
+        table=case_tasks,
+        rows=[
+            {
+                "case_id": case_id,
+                "task_id": r.task_id,
+                "step": r.step_id,
+                "name": r.step.name if r.step else None,
+                "role": r.step.role if r.step else None,
+                "urgent": r.urgent,
+                "due_at": r.due_at,
+                "ready_at": now,
+            }
+            for r in new
+        ],
+    )
 
 
 def _write_timers(session: Session, case_id: str, *, run: CaseRun, active: bool) -> None:
     """Rewrite the case's timer rows when its waiting timers changed (or it closed)."""
     if active and not run.timers_changed():
         return
-    session.execute(delete(case_timers).where(case_timers.c.case_id == case_id))
-    timers = run.waiting_timers() if active else []
-    if timers:
-        session.execute(
-            insert(case_timers),
-            [
-                {
-                    "case_id": case_id,
-                    "task_id": t.task_id,
-                    "step": t.step,
-                    "deadline": t.deadline,
-                    "due_at": t.due_at,
-                }
-                for t in timers
-            ],
-        )
+    _replace_rows(
+        session,
+        removal=delete(case_timers).where(case_timers.c.case_id == case_id),
+        table=case_timers,
+        rows=[
+            {
+                "case_id": case_id,
+                "task_id": t.task_id,
+                "step": t.step,
+                "deadline": t.deadline,
+                "due_at": t.due_at,
+            }
+            for t in (run.waiting_timers() if active else [])
+        ],
+    )
 
 
 def _save(
