@@ -84,10 +84,16 @@ def _spiff_serializer() -> BpmnWorkflowSerializer:
 
 
 def _prepare_db(url: str) -> Any:
-    db = engine.make_engine(url)
+    """An empty database: SQLite as given; on PostgreSQL a fresh database of the bench's own
+    beside the one named (which is left untouched)."""
     if url.startswith("postgresql"):
-        with db.begin() as conn:
-            metadata.drop_all(conn)
+        admin = engine.make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text('DROP DATABASE IF EXISTS "pathway_engine_bench" WITH (FORCE)'))
+            conn.execute(text('CREATE DATABASE "pathway_engine_bench"'))
+        admin.dispose()
+        url = url.rsplit("/", 1)[0] + "/pathway_engine_bench"
+    db = engine.make_engine(url)
     metadata.create_all(db)
     return db
 
