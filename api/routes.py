@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -80,8 +81,15 @@ def _version(if_match: str | None, *, required: bool) -> int | None:
     return int(match.group(1))
 
 
+class _JSON(JSONResponse):
+    """JSON written by orjson (several times faster than the standard library here)."""
+
+    def render(self, content: object) -> bytes:
+        return orjson.dumps(content)
+
+
 def _case_response(view: engine.CaseView, *, status: int = 200) -> JSONResponse:
-    return JSONResponse(
+    return _JSON(
         CaseOut.of(view).model_dump(mode="json"),
         status_code=status,
         headers={"ETag": f'"{view.version}"'},

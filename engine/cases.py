@@ -57,6 +57,27 @@ _READ_CASE = (
     .where(cases.c.id == bindparam("case_id"))
 )
 _LOCK_CASE = _READ_CASE.with_for_update(of=cases)
+_DELETE_READY = delete(case_tasks).where(
+    case_tasks.c.case_id == bindparam("case_id"),
+    case_tasks.c.task_id.in_(bindparam("gone", expanding=True)),
+)
+_DELETE_TIMERS = delete(case_timers).where(case_timers.c.case_id == bindparam("case_id"))
+_CHANGING = (
+    "state",
+    "version",
+    "updated_at",
+    "status",
+    "patient_ref",
+    "ended_at",
+    "end_event",
+    "cancel_reason",
+    "escalated",
+)
+_UPDATE_CASE = (
+    update(cases)
+    .where(cases.c.id == bindparam("case_id"), cases.c.version == bindparam("seen_version"))
+    .values({name: bindparam(name) for name in _CHANGING})
+)
 
 
 def _lock(session: Session, case_id: str) -> Any:
@@ -87,12 +108,17 @@ def _write_events(session: Session, case_id: str, *, events: list[Event]) -> Non
 
 
 def _replace_rows(
-    session: Session, *, removal: Any, table: Any, rows: list[dict[str, Any]]
+    session: Session,
+    *,
+    removal: tuple[Any, dict[str, Any]] | None,
+    table: Any,
+    rows: list[dict[str, Any]],
 ) -> None:
-    """Delete some rows and insert others. (Folding both into one PostgreSQL statement saved
-    a round trip but cost more CPU, compiling it anew each time, than it saved.)"""
+    """Delete some rows (a prebuilt statement and its parameters) and insert others.
+    (Folding both into one PostgreSQL statement saved a round trip but cost more CPU,
+    compiling it anew each time, than it saved.)"""
     if removal is not None:
-        session.execute(removal)
+        session.execute(*removal)
     if rows:
         session.execute(insert(table), rows)
 
@@ -108,11 +134,7 @@ def _write_ready(
     new = [r for key, r in after.items() if key not in before]
     _replace_rows(
         session,
-        removal=delete(case_tasks).where(
-            case_tasks.c.case_id == case_id, case_tasks.c.task_id.in_(gone)
-        )
-        if gone
-        else None,
+        removal=(_DELETE_READY, {"case_id": case_id, "gone": gone}) if gone else None,
         table=case_tasks,
         rows=[
             {
@@ -136,7 +158,7 @@ def _write_timers(session: Session, case_id: str, *, run: CaseRun, active: bool)
         return
     _replace_rows(
         session,
-        removal=delete(case_timers).where(case_timers.c.case_id == case_id),
+        removal=(_DELETE_TIMERS, {"case_id": case_id}),
         table=case_timers,
         rows=[
             {
@@ -181,8 +203,10 @@ def _save(
         values["cancel_reason"] = cancel_reason
     if any(r.escalate for r in run.reminders):
         values["escalated"] = True
+    saved = {**row, **values}
     result = session.execute(
-        update(cases).where(cases.c.id == case_id, cases.c.version == version).values(**values)
+        _UPDATE_CASE,
+        {"case_id": case_id, "seen_version": version, **{c: saved[c] for c in _CHANGING}},
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         actual = session.scalar(select(cases.c.version).where(cases.c.id == case_id))
@@ -222,7 +246,7 @@ def _save(
             ],
         )
     _write_events(session, case_id, events=run.events)
-    return {**row, **values}
+    return saved
 
 
 def _refuse_duplicate(
