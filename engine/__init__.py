@@ -36,6 +36,11 @@ from .errors import (
     VersionConflict,
 )
 from .execution import Event
+from .reminders import ReminderMessage, ReminderRecord, list_reminders
+from .reminders import claim as claim_reminder
+from .reminders import enqueue_due as enqueue_due_reminders
+from .reminders import reap as reap_reminders
+from .reminders import record_delivery as record_reminder_delivery
 from .scenarios import ScenarioResult, load_scenario, run_scenario
 from .settings import Settings, get_settings
 from .store import current_revision, make_engine, session_factory, upgrade
@@ -83,6 +88,8 @@ __all__ = [
     "PathwayError",
     "Problem",
     "ReadyTask",
+    "ReminderMessage",
+    "ReminderRecord",
     "ReminderView",
     "ScenarioInvalid",
     "ScenarioResult",
@@ -94,21 +101,26 @@ __all__ = [
     "VersionConflict",
     "WorkItem",
     "cancel_case",
+    "claim_reminder",
     "complete_task",
     "current_revision",
     "deliver_message",
     "deploy",
     "deploy_bundled",
     "due_case_ids",
+    "enqueue_due_reminders",
     "fire_due",
     "get_case",
     "get_settings",
     "latest",
     "list_cases",
+    "list_reminders",
     "load_scenario",
     "make_engine",
     "next_due",
     "original_files",
+    "reap_reminders",
+    "record_reminder_delivery",
     "replay_start",
     "reschedule_deadline",
     "run_scenario",

@@ -161,7 +161,28 @@ reminders = Table(
     Column("due_at", UTCDateTime, nullable=False),
     Column("raised_at", UTCDateTime, nullable=False),
     Column("status", String(16), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("enqueued_at", UTCDateTime, nullable=True),
+    Column("claimed_at", UTCDateTime, nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
     UniqueConstraint("case_id", "kind", name="uq_reminders_case_kind"),
+    Index("ix_reminders_status_next", "status", "next_attempt_at"),
+)
+
+reminder_attempts = Table(
+    "reminder_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "reminder_id", ForeignKey("reminders.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("attempt", Integer, nullable=False),
+    Column("channel", String(50), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text, nullable=True),
 )
 
 variances = Table(

@@ -27,6 +27,7 @@ from api.auth import issue_token
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-for-the-api-suite-only-0123456789"
 CASE_TABLES = (
+    "reminder_attempts",
     "idempotency_keys",
     "case_tasks",
     "case_events",

@@ -14,9 +14,9 @@ def test_migrations_match_the_table_definitions(db: Database) -> None:
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection)
         assert compare_metadata(context, metadata) == []
-    assert engine.current_revision(db.engine) == "0002"
+    assert engine.current_revision(db.engine) == "0003"
 
 
 def test_upgrade_is_idempotent(db: Database) -> None:
     engine.upgrade(db.engine)
-    assert engine.current_revision(db.engine) == "0002"
+    assert engine.current_revision(db.engine) == "0003"
