@@ -27,6 +27,8 @@ from .schemas import (
     NewCase,
     Problem,
     Reason,
+    ReminderPageOut,
+    ReminderRecordOut,
     Reschedule,
     TaskData,
     WorkItemOut,
@@ -332,6 +334,32 @@ def cancel(
             expected_version=expected,
         )
     return _case_response(view)
+
+
+@router.get("/reminders", response_model=ReminderPageOut, tags=["reminders"], responses=_errors())
+def reminders(
+    request: Request,
+    caller: Caller,
+    case_id: Annotated[str | None, Query(max_length=36)] = None,
+    kind: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[
+        str | None, Query(pattern="^(pending|enqueued|sending|sent|failed|cancelled)$")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> ReminderPageOut:
+    """Reminders by case, kind and delivery status, newest first, with attempts and the
+    last error of a failed one."""
+    with transaction(request) as session:
+        records, total = engine.list_reminders(
+            session, case_id=case_id, kind=kind, status=status, limit=limit, offset=offset
+        )
+    return ReminderPageOut(
+        items=[ReminderRecordOut(**vars(r)) for r in records],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/worklist", response_model=list[WorkItemOut], tags=["worklist"], responses=_errors())

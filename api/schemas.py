@@ -87,7 +87,23 @@ class ReminderOut(BaseModel):
     recipients: list[str]
     due_at: datetime
     raised_at: datetime
-    status: str
+    status: str = Field(description="pending, enqueued, sending, sent, failed or cancelled")
+    attempts: int = 0
+    sent_at: datetime | None = None
+    last_error: str | None = None
+
+
+class ReminderRecordOut(ReminderOut):
+    id: int
+    case_id: str
+    next_attempt_at: datetime | None = None
+
+
+class ReminderPageOut(BaseModel):
+    items: list[ReminderRecordOut]
+    total: int
+    limit: int
+    offset: int
 
 
 class VarianceOut(BaseModel):

@@ -38,6 +38,32 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    """The Celery broker (Redis). It carries reminder ids only; the database is the truth."""
+
+    sweep_seconds: float = Field(default=5, gt=0, le=3600)
+    """How often the beat sweeps: fire due timers, publish due reminders, reap stuck ones."""
+
+    sweep_batch: int = Field(default=200, ge=1, le=10_000)
+    reminder_max_attempts: int = Field(default=8, ge=1, le=100)
+    reminder_backoff_seconds: float = Field(default=30, ge=0)
+    """First retry wait; it doubles with each attempt (at most an hour)."""
+
+    reminder_claim_timeout: float = Field(default=120, gt=0)
+    """A reminder enqueued or being sent for longer than this is published again."""
+
+    channels: dict[str, list[str]] = Field(default_factory=dict)
+    """Reminder channels per role, JSON: {"coordinator": ["email", "webhook"]}. Default: log."""
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "pathway@localhost"
+    smtp_recipients: dict[str, list[str]] = Field(default_factory=dict)
+    """Email addresses per role, JSON: {"coordinator": ["coord@hospital.example"]}."""
+
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+
     threads: int = Field(default=2, ge=1, le=64)
     """Request threads per API worker process (the database pool is sized to match)."""
 

@@ -57,6 +57,9 @@ class ReminderView:
     due_at: datetime
     raised_at: datetime
     status: str
+    attempts: int = 0
+    sent_at: datetime | None = None
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,17 @@ def build_view(
     raised = reminders_known
     if raised is None:
         raised = [
-            ReminderView(r.kind, r.step, list(r.recipients), r.due_at, r.raised_at, r.status)
+            ReminderView(
+                r.kind,
+                r.step,
+                list(r.recipients),
+                r.due_at,
+                r.raised_at,
+                r.status,
+                r.attempts,
+                r.sent_at,
+                r.last_error,
+            )
             for r in session.execute(
                 select(reminders).where(reminders.c.case_id == case_id).order_by(reminders.c.id)
             )

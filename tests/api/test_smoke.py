@@ -28,3 +28,42 @@ def test_a_coordinator_starts_a_case_and_a_clinician_screens_it(api: Server) -> 
             ("intake", "ana"),
             ("red_flag_screen", "lee"),
         ]
+
+
+def test_reminders_are_listed_with_their_delivery_status(api: Server) -> None:
+    from datetime import date, timedelta
+
+    onset = (date.today() - timedelta(days=200)).isoformat()
+    with api.client("ana", "coordinator") as ana, api.client("lee", "clinician") as lee:
+        case = ana.post(
+            "/cases",
+            json={
+                "pathway": "lumbar_radiculopathy",
+                "patient_ref": "MRN-REM-9",
+                "data": intake(symptom_onset=onset),
+            },
+        ).json()
+        lee.post(
+            f"/cases/{case['id']}/tasks/red_flag_screen/complete",
+            json={"data": NO_RED_FLAGS},
+            headers={"If-Match": '"1"'},
+        )
+        from tests.api.conftest import GOOD_PLAN
+
+        lee.post(
+            f"/cases/{case['id']}/tasks/conservative_plan/complete",
+            json={"data": GOOD_PLAN},
+            headers={"If-Match": '"2"'},
+        )
+        listed = ana.get("/reminders", params={"case_id": case["id"]})
+        assert listed.status_code == 200, listed.text
+        (item,) = listed.json()["items"]
+        assert (item["kind"], item["status"], item["attempts"]) == (
+            "referral_escalation_3_months",
+            "pending",
+            0,
+        )
+        assert ana.get("/reminders", params={"status": "failed"}).json()["total"] == 0
+        assert ana.get("/reminders", params={"status": "lost"}).status_code == 422
+    with api.client("mo", "modeler") as mo:
+        assert mo.get("/reminders").status_code == 403
