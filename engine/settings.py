@@ -67,6 +67,21 @@ class Settings(BaseSettings):
     threads: int = Field(default=2, ge=1, le=64)
     """Request threads per API worker process (the database pool is sized to match)."""
 
+    @field_validator(
+        "jwt_secret",
+        "jwt_jwks",
+        "jwt_issuer",
+        "jwt_audience",
+        "smtp_host",
+        "webhook_url",
+        "webhook_secret",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes unset variables as empty strings: an empty secret is no secret.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
