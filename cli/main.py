@@ -132,6 +132,45 @@ def _serve(args: argparse.Namespace) -> int:
     return serve.run(settings, workers=args.workers)
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from workers.app import app
+
+    settings = engine.get_settings()
+    print(
+        f"Pathway worker on {settings.broker_url.split('@')[-1]}; reminders go to: "
+        + ", ".join(f"{role}: {'/'.join(ch)}" for role, ch in settings.channels.items())
+        + ("" if settings.channels else "the log (set PATHWAY_CHANNELS for email or webhook)")
+    )
+    sys.stdout.flush()
+    app.worker_main(
+        [
+            "worker",
+            f"--loglevel={settings.log_level}",
+            f"--concurrency={args.concurrency}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+    return EXIT_OK
+
+
+def _beat(_args: argparse.Namespace) -> int:
+    from workers.app import app
+
+    settings = engine.get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    print(f"Pathway beat: sweeping every {settings.sweep_seconds:g} s")
+    sys.stdout.flush()
+    app.start(
+        [
+            "beat",
+            f"--loglevel={settings.log_level}",
+            f"--schedule={settings.data_dir / 'celerybeat-schedule'}",
+        ]
+    )
+    return EXIT_OK
+
+
 def _token(args: argparse.Namespace) -> int:
     from api.auth import issue_token
 
@@ -176,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="worker processes (default 1; one per core)"
     )
     serve.set_defaults(func=_serve)
+
+    worker = commands.add_parser("worker", help="run a Celery worker (sends reminders)")
+    worker.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    worker.set_defaults(func=_worker)
+
+    beat = commands.add_parser("beat", help="run the Celery beat (sweeps due timers)")
+    beat.set_defaults(func=_beat)
 
     token = commands.add_parser("token", help="print a signed token for local use")
     token.add_argument("--sub", required=True, help="who the token is for (goes into the audit)")
