@@ -23,7 +23,7 @@ $(NODE_DEPS): tests/bpmnio/package.json tests/bpmnio/package-lock.json
 install: $(STAMP) $(NODE_DEPS)
 
 run: $(STAMP)
-	$(BIN)/pathway serve
+	$(BIN)/pathway up
 
 test: install
 	$(BIN)/ruff check .

@@ -171,6 +171,18 @@ def _beat(_args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _up(_args: argparse.Namespace) -> int:
+    from cli import up
+
+    settings = engine.get_settings()
+    if settings.is_embedded:
+        db = engine.make_engine(settings.database)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine.upgrade(db)
+        db.dispose()
+    return up.run(settings)
+
+
 def _token(args: argparse.Namespace) -> int:
     from api.auth import issue_token
 
@@ -222,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     beat = commands.add_parser("beat", help="run the Celery beat (sweeps due timers)")
     beat.set_defaults(func=_beat)
+
+    up_all = commands.add_parser("up", help="run the API, a worker and the beat together")
+    up_all.set_defaults(func=_up)
 
     token = commands.add_parser("token", help="print a signed token for local use")
     token.add_argument("--sub", required=True, help="who the token is for (goes into the audit)")
