@@ -165,7 +165,8 @@ def record_delivery(
 ) -> str:
     """Record each channel's outcome (None = delivered, else the error) and move the
     reminder on: sent when every channel has delivered, else pending after a backoff, or
-    failed once ``max_attempts`` attempts are spent. Returns the new status."""
+    failed once ``max_attempts`` attempts are spent. Returns the new status, or
+    ``superseded`` when a newer attempt has claimed the reminder meanwhile."""
     if outcomes:
         session.execute(
             insert(reminder_attempts),
@@ -193,11 +194,19 @@ def record_delivery(
             "next_attempt_at": now + backoff(attempt, base=backoff_base),
             "last_error": "; ".join(errors)[:2000],
         }
-    session.execute(
+    result = session.execute(
         update(reminders)
-        .where(reminders.c.id == reminder_id, reminders.c.status == SENDING)
+        .where(
+            reminders.c.id == reminder_id,
+            reminders.c.status == SENDING,
+            # A send that outlived its claim was reaped and claimed again: its late result
+            # must not overwrite the newer attempt's.
+            reminders.c.attempts == attempt,
+        )
         .values(**values)
     )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return "superseded"
     return str(values["status"])
 
 

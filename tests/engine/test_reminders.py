@@ -147,3 +147,28 @@ def test_reaper_republishes_what_a_lost_message_or_a_dead_worker_left(
         assert engine.enqueue_due_reminders(session, now=later) == [reminder_id]
         message = engine.claim_reminder(session, reminder_id=reminder_id, now=later)
     assert message is not None and message.attempt == 2
+
+
+def test_a_late_result_does_not_overwrite_a_newer_attempt(db: Database, raised: CaseDriver) -> None:
+    stale = timedelta(minutes=2)
+    with db.sessions.begin() as session:
+        (reminder_id,) = engine.enqueue_due_reminders(session, now=DAY14)
+        first = engine.claim_reminder(session, reminder_id=reminder_id, now=DAY14)
+    later = DAY14 + stale
+    with db.sessions.begin() as session:
+        engine.reap_reminders(session, now=later, stale_after=stale)
+        engine.enqueue_due_reminders(session, now=later)
+        second = engine.claim_reminder(session, reminder_id=reminder_id, now=later)
+    assert first is not None and second is not None and second.attempt == 2
+    with db.sessions.begin() as session:
+        late = engine.record_reminder_delivery(
+            session,
+            reminder_id=reminder_id,
+            attempt=1,
+            outcomes={"webhook": "timeout"},
+            now=later,
+            max_attempts=1,
+            backoff_base=0,
+        )
+    assert late == "superseded"
+    assert _status(db, raised) == {"referral_due_2_weeks": "sending"}, "attempt 2 still owns it"
