@@ -31,25 +31,10 @@ from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 import engine  # noqa: E402
 from api.auth import issue_token  # noqa: E402
 from engine.store import case_tasks, case_timers, cases  # noqa: E402
+from tests.data import GOOD_PLAN as PLAN  # noqa: E402
+from tests.data import NO_RED_FLAGS as SCREEN  # noqa: E402
 
 SECRET = "bench-secret-0123456789-0123456789-0123456789"
-SCREEN = dict.fromkeys(
-    [
-        "urinary_retention_or_incontinence",
-        "saddle_anesthesia",
-        "bilateral_leg_weakness",
-        "progressive_motor_deficit",
-        "history_of_cancer",
-        "unexplained_weight_loss",
-        "fever",
-        "iv_drug_use",
-        "immunosuppression",
-        "significant_trauma",
-        "osteoporosis",
-        "prolonged_corticosteroids",
-    ],
-    False,
-)
 
 
 def _intake(today: datetime) -> dict[str, Any]:
@@ -206,18 +191,6 @@ async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, requ
             length = int(value.strip())
     await reader.readexactly(length)
     return int(status_line.split()[1])
-
-
-PLAN = {
-    "nsaids": True,
-    "muscle_relaxant": False,
-    "opioid_short_course": False,
-    "activity_advice": True,
-    "bed_rest": False,
-    "heat_cold": True,
-    "education_given": True,
-    "mri_ordered": False,
-}
 
 
 def path_steps(today: datetime) -> list[tuple[str, dict[str, Any]]]:

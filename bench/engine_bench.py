@@ -35,35 +35,10 @@ from engine.diagrams import BusinessRuleTask, ClockedCycle, ClockedDuration, Clo
 from engine.state import load_state
 from engine.store import case_timers, cases, metadata
 from engine.views import script_engine
+from tests.data import GOOD_PLAN as PLAN
+from tests.data import NO_RED_FLAGS as SCREEN
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-SCREEN = dict.fromkeys(
-    [
-        "urinary_retention_or_incontinence",
-        "saddle_anesthesia",
-        "bilateral_leg_weakness",
-        "progressive_motor_deficit",
-        "history_of_cancer",
-        "unexplained_weight_loss",
-        "fever",
-        "iv_drug_use",
-        "immunosuppression",
-        "significant_trauma",
-        "osteoporosis",
-        "prolonged_corticosteroids",
-    ],
-    False,
-)
-PLAN = {
-    "nsaids": True,
-    "muscle_relaxant": False,
-    "opioid_short_course": False,
-    "activity_advice": True,
-    "bed_rest": False,
-    "heat_cold": True,
-    "education_given": True,
-    "mri_ordered": False,
-}
 INTAKE = {
     "patient_ref": "P-BENCH",
     "side": "left",

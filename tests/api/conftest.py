@@ -155,32 +155,3 @@ def intake(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
-
-
-NO_RED_FLAGS = dict.fromkeys(
-    [
-        "urinary_retention_or_incontinence",
-        "saddle_anesthesia",
-        "bilateral_leg_weakness",
-        "progressive_motor_deficit",
-        "history_of_cancer",
-        "unexplained_weight_loss",
-        "fever",
-        "iv_drug_use",
-        "immunosuppression",
-        "significant_trauma",
-        "osteoporosis",
-        "prolonged_corticosteroids",
-    ],
-    False,
-)
-GOOD_PLAN = {
-    "nsaids": True,
-    "muscle_relaxant": False,
-    "opioid_short_course": False,
-    "activity_advice": True,
-    "bed_rest": False,
-    "heat_cold": True,
-    "education_given": True,
-    "mri_ordered": False,
-}

@@ -15,7 +15,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.api.conftest import GOOD_PLAN, NO_RED_FLAGS, SECRET, Server
+from tests.api.conftest import SECRET, Server
 from tests.api.test_cases import (
     PATHWAY,
     complete,
@@ -29,6 +29,7 @@ from tests.api.test_cases import (
     timeline,
     today,
 )
+from tests.data import GOOD_PLAN, NO_RED_FLAGS
 
 SETUP = "setup-admin"  # the subject that prepares each case, never a caller under test
 CALLERS: dict[str, tuple[str, tuple[str, ...]] | None] = {

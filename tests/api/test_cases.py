@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import GOOD_PLAN, NO_RED_FLAGS, Server, intake
+from tests.api.conftest import Server, intake
+from tests.data import GOOD_PLAN, NO_RED_FLAGS
 
 PATHWAY = "lumbar_radiculopathy"
 PROBLEM = "application/problem+json"

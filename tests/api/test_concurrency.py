@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from tests.api.conftest import NO_RED_FLAGS, Server, intake
+from tests.api.conftest import Server, intake
+from tests.data import NO_RED_FLAGS
 
 RACERS = 50
 

@@ -51,7 +51,8 @@ from hypothesis import strategies as st
 from schemathesis.engine import StopReason, events, from_schema
 from schemathesis.generation.meta import TestPhase
 
-from tests.api.conftest import GOOD_PLAN, NO_RED_FLAGS, Server, intake
+from tests.api.conftest import Server, intake
+from tests.data import GOOD_PLAN, NO_RED_FLAGS
 
 SEED = 20260105
 MAX_EXAMPLES = 30

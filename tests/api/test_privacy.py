@@ -23,13 +23,12 @@ from sqlalchemy import text
 import engine
 from tests.api.conftest import (
     CASE_TABLES,
-    GOOD_PLAN,
-    NO_RED_FLAGS,
     Server,
     intake,
     start_server,
     stop_server,
 )
+from tests.data import GOOD_PLAN, NO_RED_FLAGS
 
 PATIENT_REF = "MRN-PRIVACY-7731"
 SYMPTOM_ONSET = "2026-08-17"

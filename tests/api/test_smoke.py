@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import NO_RED_FLAGS, Server, intake
+from tests.api.conftest import Server, intake
+from tests.data import NO_RED_FLAGS
 
 
 def test_a_coordinator_starts_a_case_and_a_clinician_screens_it(api: Server) -> None:
@@ -48,7 +49,7 @@ def test_reminders_are_listed_with_their_delivery_status(api: Server) -> None:
             json={"data": NO_RED_FLAGS},
             headers={"If-Match": '"1"'},
         )
-        from tests.api.conftest import GOOD_PLAN
+        from tests.data import GOOD_PLAN
 
         lee.post(
             f"/cases/{case['id']}/tasks/conservative_plan/complete",

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.conftest import NO_RED_FLAGS, Server
+from tests.api.conftest import Server
 from tests.api.test_cases import (
     complete,
     get_case,
@@ -21,6 +21,7 @@ from tests.api.test_cases import (
     today,
     utc,
 )
+from tests.data import NO_RED_FLAGS
 
 
 def worklist(client: httpx.Client, **params: Any) -> list[dict[str, Any]]:

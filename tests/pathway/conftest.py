@@ -18,33 +18,9 @@ from engine.state import dump_state, load_state, load_state_and_memo
 from engine.store import cases
 from engine.views import script_engine
 from tests.conftest import Database
+from tests.data import GOOD_PLAN, NO_RED_FLAGS
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-NO_RED_FLAGS = {
-    "urinary_retention_or_incontinence": False,
-    "saddle_anesthesia": False,
-    "bilateral_leg_weakness": False,
-    "progressive_motor_deficit": False,
-    "history_of_cancer": False,
-    "unexplained_weight_loss": False,
-    "fever": False,
-    "iv_drug_use": False,
-    "immunosuppression": False,
-    "significant_trauma": False,
-    "osteoporosis": False,
-    "prolonged_corticosteroids": False,
-}
-GOOD_PLAN = {
-    "nsaids": True,
-    "muscle_relaxant": False,
-    "opioid_short_course": False,
-    "activity_advice": True,
-    "bed_rest": False,
-    "heat_cold": True,
-    "education_given": True,
-    "mri_ordered": False,
-}
 
 
 def intake(**overrides: Any) -> dict[str, Any]:

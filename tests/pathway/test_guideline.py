@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import engine
-from tests.pathway.conftest import NO_RED_FLAGS, START, CaseDriver, intake
+from tests.data import NO_RED_FLAGS
+from tests.pathway.conftest import START, CaseDriver, intake
 
 HOUR = timedelta(hours=1)
 REFERRAL = {"referral_date": "2026-01-12", "specialty": "spine surgery"}

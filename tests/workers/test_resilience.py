@@ -25,7 +25,8 @@ from werkzeug import Request, Response
 
 import engine
 from tests.conftest import IN_CI, Database
-from tests.pathway.conftest import GOOD_PLAN, NO_RED_FLAGS, intake
+from tests.data import GOOD_PLAN, NO_RED_FLAGS
+from tests.pathway.conftest import intake
 from tests.workers.test_scheduler import ROOT, SECRET
 
 BROKER_DB = 12  # a Redis database of its own, emptied before and after each test

@@ -27,7 +27,8 @@ from werkzeug import Request, Response
 import engine
 from tests.api.conftest import free_port
 from tests.conftest import IN_CI, Database
-from tests.pathway.conftest import GOOD_PLAN, NO_RED_FLAGS, intake
+from tests.data import GOOD_PLAN, NO_RED_FLAGS
+from tests.pathway.conftest import intake
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_" + base64.b64encode(b"scheduler-test-secret-0123456789").decode()
