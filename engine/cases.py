@@ -31,6 +31,7 @@ from .errors import (
     VersionConflict,
 )
 from .execution import CaseRun, Event
+from .reminders import cancel_unsent
 from .state import dump_state, load_state_and_memo
 from .store import (
     case_events,
@@ -516,15 +517,7 @@ def deliver_message(
             for s in run.pathway.steps.values()
             if s.id == run.interrupted or run.interrupted in s.within
         ]
-        session.execute(
-            update(reminders)
-            .where(
-                reminders.c.case_id == case_id,
-                reminders.c.status == "pending",
-                reminders.c.step.in_(inside),
-            )
-            .values(status="cancelled")
-        )
+        cancel_unsent(session, case_id=case_id, steps=inside)
     log.info("case %s: message %s delivered", case_id, message)
     return _view_after(session, run, record=record, clock=clock)
 
@@ -584,10 +577,6 @@ def cancel_case(
         new_status=CANCELLED,
         cancel_reason=reason,
     )
-    session.execute(
-        update(reminders)
-        .where(reminders.c.case_id == case_id, reminders.c.status == "pending")
-        .values(status="cancelled")
-    )
+    cancel_unsent(session, case_id=case_id)
     log.info("case %s cancelled", case_id)
     return _view_after(session, run, record=record, clock=clock)

@@ -93,6 +93,16 @@ def enqueue_due(session: Session, *, now: datetime, limit: int = 500) -> list[in
     return ids
 
 
+def cancel_unsent(session: Session, *, case_id: str, steps: list[str] | None = None) -> int:
+    """Cancel a case's reminders not yet sent (pending, or enqueued and not yet claimed), or
+    only those raised by the given steps; return how many. A claim then finds nothing."""
+    conditions = [reminders.c.case_id == case_id, reminders.c.status.in_((PENDING, ENQUEUED))]
+    if steps is not None:
+        conditions.append(reminders.c.step.in_(steps))
+    result = session.execute(update(reminders).where(*conditions).values(status=CANCELLED))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def reap(session: Session, *, now: datetime, stale_after: timedelta) -> int:
     """Return reminders stuck in enqueued or sending for longer than ``stale_after`` to
     pending (their message was lost, or the worker died); return how many."""

@@ -172,3 +172,21 @@ def test_a_late_result_does_not_overwrite_a_newer_attempt(db: Database, raised: 
         )
     assert late == "superseded"
     assert _status(db, raised) == {"referral_due_2_weeks": "sending"}, "attempt 2 still owns it"
+
+
+def test_cancelling_a_case_stops_a_reminder_already_published(
+    db: Database, raised: CaseDriver
+) -> None:
+    with db.sessions.begin() as session:
+        (reminder_id,) = engine.enqueue_due_reminders(session, now=DAY14)
+    with db.sessions.begin() as session:
+        engine.cancel_case(
+            session,
+            case_id=raised.id,
+            reason="patient moved away",
+            clock=raised.clock,
+            actor="coordinator:ana",
+        )
+    with db.sessions.begin() as session:
+        assert engine.claim_reminder(session, reminder_id=reminder_id, now=DAY14) is None
+    assert _status(db, raised) == {"referral_due_2_weeks": "cancelled"}
