@@ -42,9 +42,9 @@ from .reminders import enqueue_due as enqueue_due_reminders
 from .reminders import reap as reap_reminders
 from .reminders import record_delivery as record_reminder_delivery
 from .scenarios import ScenarioResult, load_scenario, run_scenario
-from .settings import Settings, get_settings
+from .settings import Settings, SettingsInvalid, get_settings
 from .store import current_revision, make_engine, session_factory, upgrade
-from .timers import FireReport, due_case_ids, fire_due, next_due
+from .timers import FireReport, due_case_ids, fire_due, lock_due_cases, next_due
 from .validation import FileReport, validate_documents, validate_paths
 from .views import (
     ACTIVE,
@@ -94,6 +94,7 @@ __all__ = [
     "ScenarioInvalid",
     "ScenarioResult",
     "Settings",
+    "SettingsInvalid",
     "SimulatedClock",
     "SystemClock",
     "TaskNotReady",
@@ -116,6 +117,7 @@ __all__ = [
     "list_cases",
     "list_reminders",
     "load_scenario",
+    "lock_due_cases",
     "make_engine",
     "next_due",
     "original_files",

@@ -3,21 +3,26 @@
 Every waiting timer of a case is a row in ``case_timers`` with its due time (indexed), rewritten
 in the same transaction that saves the case, so finding what is due never reads a case that
 has nothing due.
+
+On PostgreSQL ``fire_due`` takes its batch of due cases with ``FOR UPDATE SKIP LOCKED``: two
+sweeps at once split the due cases between them instead of queueing on the same rows, and a
+case an API request holds is left to that request (which fires its due timers itself).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from .cases import advance
 from .clock import SimulatedClock
 from .errors import PathwayError
-from .store import case_timers
+from .store import case_timers, cases
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +36,40 @@ class FireReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def due_case_ids(session: Session, *, now: datetime, limit: int | None = None) -> list[str]:
-    """Return the ids of cases with a timer due at or before ``now``, most overdue first."""
-    query = (
+def _due(now: datetime) -> Select[tuple[str, datetime]]:
+    return (
         select(case_timers.c.case_id, func.min(case_timers.c.due_at).label("due"))
         .where(case_timers.c.due_at <= now)
         .group_by(case_timers.c.case_id)
-        .order_by("due")
     )
+
+
+def due_case_ids(session: Session, *, now: datetime, limit: int | None = None) -> list[str]:
+    """Return the ids of cases with a timer due at or before ``now``, most overdue first."""
+    query = _due(now).order_by("due")
     if limit is not None:
         query = query.limit(limit)
     return [row.case_id for row in session.execute(query)]
+
+
+def lock_due_cases(
+    session: Session, *, now: datetime, limit: int | None = None, skip: Collection[str] = ()
+) -> list[str]:
+    """Take up to ``limit`` cases with a timer due at ``now``, most overdue first, leaving out
+    ``skip``. On PostgreSQL their rows are locked for the caller's transaction, and cases
+    another transaction holds are passed over (``FOR UPDATE SKIP LOCKED``); SQLite has one
+    writer at a time anyway."""
+    due = _due(now).subquery()
+    query = (
+        select(cases.c.id).join(due, due.c.case_id == cases.c.id).order_by(due.c.due, cases.c.id)
+    )
+    if skip:
+        query = query.where(cases.c.id.not_in(list(skip)))
+    if limit is not None:
+        query = query.limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=cases, skip_locked=True)
+    return list(session.scalars(query))
 
 
 def next_due(session: Session) -> datetime | None:
@@ -50,11 +78,14 @@ def next_due(session: Session) -> datetime | None:
     return due
 
 
-def fire_due(session: Session, *, now: datetime, limit: int | None = None) -> FireReport:
-    """Advance every case that has a timer due at ``now``; one failing case spares the rest."""
+def fire_due(
+    session: Session, *, now: datetime, limit: int | None = None, skip: Collection[str] = ()
+) -> FireReport:
+    """Advance the cases that have a timer due at ``now`` (at most ``limit`` of them, leaving
+    out ``skip``); one failing case spares the rest."""
     report = FireReport()
     clock = SimulatedClock(now)
-    for case_id in due_case_ids(session, now=now, limit=limit):
+    for case_id in lock_due_cases(session, now=now, limit=limit, skip=skip):
         savepoint = session.begin_nested()
         try:
             run, _ = advance(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 import engine
 from engine.store import cases
@@ -53,3 +54,42 @@ def test_reminder_is_raised_at_most_once_per_case_and_kind(db: Database) -> None
         "reassessment_due_6_weeks",
         "referral_escalation_3_months",
     }
+
+
+def _due_cases(db: Database, count: int) -> list[str]:
+    ids = []
+    for n in range(count):
+        case = CaseDriver(db)
+        case.screen_clear(disabling_pain=True, patient_ref=f"P-DUE-{n}")
+        case.start_conservative()
+        ids.append(case.id)
+    return ids
+
+
+def test_fire_due_leaves_out_the_cases_it_is_told_to_skip(db: Database) -> None:
+    first, second = _due_cases(db, 2)
+    day14 = START + timedelta(days=14)
+    with db.sessions.begin() as session:
+        report = engine.fire_due(session, now=day14, skip={first})
+    assert report.cases == [second]
+    with db.sessions.begin() as session:
+        assert engine.fire_due(session, now=day14).cases == [first]
+
+
+def test_a_second_sweep_takes_the_due_cases_the_first_one_has_not_locked(db: Database) -> None:
+    if db.kind != "postgresql":
+        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite has one writer at a time")
+    due = _due_cases(db, 4)
+    day14 = START + timedelta(days=14)
+    with db.sessions() as first:
+        first.begin()
+        held = engine.lock_due_cases(first, now=day14, limit=2)
+        assert len(held) == 2
+        with db.sessions.begin() as second:
+            # Were the locks waited on, this would fail after 2 s rather than pass.
+            second.execute(text("SET LOCAL lock_timeout = '2s'"))
+            report = engine.fire_due(second, now=day14, limit=10)
+        assert sorted(report.cases) == sorted(set(due) - set(held))
+        first.rollback()
+    with db.sessions.begin() as session:
+        assert sorted(engine.fire_due(session, now=day14).cases) == sorted(held)
