@@ -133,9 +133,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    settings = engine.get_settings()  # first: a bad setting is reported, not a traceback
     from workers.app import app
 
-    settings = engine.get_settings()
     print(
         f"Pathway worker on {settings.broker_url.split('@')[-1]}; reminders go to: "
         + ", ".join(f"{role}: {'/'.join(ch)}" for role, ch in settings.channels.items())
@@ -147,6 +147,7 @@ def _worker(args: argparse.Namespace) -> int:
             "worker",
             f"--loglevel={settings.log_level}",
             f"--concurrency={args.concurrency}",
+            f"--pool={args.pool}",
             "--without-gossip",
             "--without-mingle",
         ]
@@ -155,9 +156,9 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _beat(_args: argparse.Namespace) -> int:
+    settings = engine.get_settings()
     from workers.app import app
 
-    settings = engine.get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     print(f"Pathway beat: sweeping every {settings.sweep_seconds:g} s")
     sys.stdout.flush()
@@ -230,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run a Celery worker (sends reminders)")
     worker.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    worker.add_argument(
+        "--pool", choices=("prefork", "threads"), default="prefork", help="Celery pool"
+    )
     worker.set_defaults(func=_worker)
 
     beat = commands.add_parser("beat", help="run the Celery beat (sweeps due timers)")
@@ -264,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except engine.PathwayError as exc:
+    except (engine.PathwayError, engine.SettingsInvalid) as exc:
         print(f"pathway {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

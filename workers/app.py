@@ -1,11 +1,20 @@
 """The Celery application: Redis as broker, JSON only, late acknowledgement, one message at a
-time per worker process, and the beat entry that sweeps every ``PATHWAY_SWEEP_SECONDS``."""
+time per worker process, and the beat entry that sweeps every ``PATHWAY_SWEEP_SECONDS``.
+
+Sweeps and sends have a queue each, both consumed by every worker: a backlog of thousands of
+sends never holds a sweep back behind it. A sweep message older than the interval expires
+(a newer one is already queued), so sweeps don't pile up while the workers are busy."""
 
 from __future__ import annotations
 
 from celery import Celery
+from kombu import Exchange, Queue
 
 import engine
+
+SWEEP_QUEUE = "pathway.sweep"
+SEND_QUEUE = "pathway.send"
+QUEUES = (SWEEP_QUEUE, SEND_QUEUE)
 
 
 def create_celery(settings: engine.Settings) -> Celery:
@@ -21,12 +30,35 @@ def create_celery(settings: engine.Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_soft_time_limit=45,
-        task_time_limit=60,
+        # A send is stopped within PATHWAY_REMINDER_SEND_TIMEOUT (softly first: the channel
+        # under way records an error and the reminder is retried), which the settings keep
+        # shorter than the claim timeout, so the reaper never takes back a live send. A sweep
+        # works for one interval, then lets the next one carry on.
+        task_annotations={
+            "pathway.send_reminder": {
+                "soft_time_limit": 0.8 * settings.reminder_send_timeout,
+                "time_limit": settings.reminder_send_timeout,
+            },
+            "pathway.sweep": {
+                "soft_time_limit": settings.sweep_seconds + 45,
+                "time_limit": settings.sweep_seconds + 60,
+            },
+        },
         broker_transport_options={"visibility_timeout": 3600},
         broker_connection_retry_on_startup=True,
+        # An exchange and key of each queue's own: with the defaults both queues would be
+        # bound to one key, and every message would land in both.
+        task_queues=tuple(Queue(q, Exchange(q, type="direct"), routing_key=q) for q in QUEUES),
+        task_default_queue=SEND_QUEUE,
+        task_default_exchange=SEND_QUEUE,
+        task_default_routing_key=SEND_QUEUE,
+        task_routes={"pathway.sweep": {"queue": SWEEP_QUEUE}},
         beat_schedule={
-            "sweep": {"task": "pathway.sweep", "schedule": settings.sweep_seconds},
+            "sweep": {
+                "task": "pathway.sweep",
+                "schedule": settings.sweep_seconds,
+                "options": {"expires": settings.sweep_seconds},
+            },
         },
         worker_hijack_root_logger=False,
     )

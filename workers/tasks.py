@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -36,30 +37,56 @@ def sessions() -> sessionmaker[Session]:
 
 @app.task(name="pathway.sweep", ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Fire due timers, reap stuck reminders, and publish the ones that are due."""
+    """Reap stuck reminders, then fire due timers batch by batch, publishing each batch's
+    reminders as soon as it is committed (a backlog starts going out after one batch, not
+    after all of it). A sweep stops after one interval's worth of batches and the next one
+    carries on, so a backlog keeps about one worker process firing timers while the others
+    send what it raised."""
     settings = engine.get_settings()
-    fired = 0
-    while True:
-        with sessions().begin() as session:
-            report = engine.fire_due(session, now=clock.now(), limit=settings.sweep_batch)
-        fired += len(report.cases)
-        if len(report.cases) + len(report.failed) < settings.sweep_batch:
-            break
+    started = time.monotonic()
     with sessions().begin() as session:
         reaped = engine.reap_reminders(
             session,
             now=clock.now(),
             stale_after=timedelta(seconds=settings.reminder_claim_timeout),
         )
-    with sessions().begin() as session:
-        ids = engine.enqueue_due_reminders(session, now=clock.now(), limit=5 * settings.sweep_batch)
-    for reminder_id in ids:  # after the commit: a lost publish is reaped and sent again
-        send_reminder.delay(reminder_id)
-    if fired or reaped or ids:
+    fired = published = 0
+    failed: set[str] = set()  # retried by the next sweep, not again by this one
+    while True:
+        with sessions().begin() as session:
+            report = engine.fire_due(
+                session, now=clock.now(), limit=settings.sweep_batch, skip=failed
+            )
+        fired += len(report.cases)
+        failed.update(case_id for case_id, _ in report.failed)
+        published += _publish_due(settings)
+        if len(report.cases) + len(report.failed) < settings.sweep_batch:
+            break
+        if time.monotonic() - started >= settings.sweep_seconds:
+            break
+    if fired or reaped or published or failed:
         log.info(
-            "sweep: %d cases advanced, %d reminders reaped, %d published", fired, reaped, len(ids)
+            "sweep: %d cases advanced, %d failed, %d reminders reaped, %d published",
+            fired,
+            len(failed),
+            reaped,
+            published,
         )
-    return {"cases": fired, "reaped": reaped, "published": len(ids)}
+    return {"cases": fired, "failed": len(failed), "reaped": reaped, "published": published}
+
+
+def _publish_due(settings: engine.Settings) -> int:
+    """Mark due reminders enqueued, commit, then publish one send task each; a publish lost
+    after the commit is reaped and published again."""
+    published = 0
+    while True:
+        with sessions().begin() as session:
+            ids = engine.enqueue_due_reminders(session, now=clock.now(), limit=settings.sweep_batch)
+        for reminder_id in ids:
+            send_reminder.delay(reminder_id)
+        published += len(ids)
+        if len(ids) < settings.sweep_batch:
+            return published
 
 
 def _channels(settings: engine.Settings, roles: tuple[str, ...]) -> list[str]:
