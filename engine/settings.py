@@ -7,7 +7,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,8 +49,12 @@ class Settings(BaseSettings):
     reminder_backoff_seconds: float = Field(default=30, ge=0)
     """First retry wait; it doubles with each attempt (at most an hour)."""
 
+    reminder_send_timeout: float = Field(default=60, gt=0, le=3600)
+    """The longest one send may take, all channels together; the worker stops it then."""
+
     reminder_claim_timeout: float = Field(default=120, gt=0)
-    """A reminder enqueued or being sent for longer than this is published again."""
+    """A reminder enqueued or being sent for longer than this is published again. It must
+    exceed the send timeout, or a send still under way would be sent a second time."""
 
     channels: dict[str, list[str]] = Field(default_factory=dict)
     """Reminder channels per role, JSON: {"coordinator": ["email", "webhook"]}. Default: log."""
@@ -100,6 +104,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _claim_outlasts_a_send(self) -> Settings:
+        if self.reminder_claim_timeout > self.reminder_send_timeout:
+            return self
+        raise ValueError(
+            f"PATHWAY_REMINDER_CLAIM_TIMEOUT ({self.reminder_claim_timeout:g} s) must be longer "
+            f"than PATHWAY_REMINDER_SEND_TIMEOUT ({self.reminder_send_timeout:g} s): a reminder "
+            "still being sent would be taken back and sent again"
+        )
+
+    @model_validator(mode="after")
     def _production_needs_keys(self) -> Settings:
         if self.is_embedded or self.jwt_jwks or self.jwt_secret is not None:
             return self
@@ -140,7 +154,23 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
 
+class SettingsInvalid(ValueError):
+    """The environment holds settings Pathway cannot run with. The message names each setting
+    and what is wrong with it, and never repeats a value (it could be a secret)."""
+
+
 @lru_cache
 def get_settings() -> Settings:
     """Return the settings, read from the environment on first use."""
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False, include_context=False):
+            names = [str(part) for part in error["loc"]]
+            message = error["msg"].removeprefix("Value error, ")
+            if names:  # a field's own error; a rule across fields names them itself
+                field = "PATHWAY_" + names[0].upper() + "".join(f"[{n}]" for n in names[1:])
+                message = f"{field}: {message}"
+            problems.append(message)
+        raise SettingsInvalid("invalid settings: " + "; ".join(problems)) from None

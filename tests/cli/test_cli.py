@@ -124,3 +124,31 @@ def test_bad_scenario_files_are_explained(tmp_path: Path, content: str, message:
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["serve"], ["worker"], ["beat"], ["db", "upgrade"]])
+def test_bad_settings_are_explained_without_repeating_any_value(
+    tmp_path: Path, command: list[str]
+) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PATHWAY_DATA_DIR": str(tmp_path),
+        "PATHWAY_JWT_SECRET": "a-jwt-secret-that-must-never-be-printed-0123",
+        "PATHWAY_WEBHOOK_SECRET": "whsec_bmV2ZXItcHJpbnQtbWUtMDEyMzQ1Njc4OQ==",
+        "PATHWAY_REMINDER_CLAIM_TIMEOUT": "30",
+        "PATHWAY_REMINDER_SEND_TIMEOUT": "60",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", *command],
+        cwd=tmp_path,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert "PATHWAY_REMINDER_CLAIM_TIMEOUT (30 s) must be longer than" in result.stderr
+    assert "Traceback" not in result.stderr
+    for secret in ("must-never-be-printed", "bmV2ZXItcHJpbnQtbWUt"):
+        assert secret not in result.stdout + result.stderr
