@@ -93,7 +93,9 @@ def hookserver() -> Iterator[HTTPServer]:
     server.stop()
 
 
-def _cases_due_soon(db: Database, *, seconds: float, count: int = 1) -> list[str]:
+def _cases_due_soon(
+    db: Database, *, seconds: float, count: int = 1, ref: str = "MRN-RESIL"
+) -> list[str]:
     """``count`` disabling-pain cases whose 2-week referral deadline falls ``seconds`` from
     now, each with its own patient reference."""
     started = datetime.now(UTC) - timedelta(days=14) + timedelta(seconds=seconds)
@@ -109,7 +111,7 @@ def _cases_due_soon(db: Database, *, seconds: float, count: int = 1) -> list[str
                 pathway="lumbar_radiculopathy",
                 clock=clock,
                 actor="coordinator:ana",
-                patient_ref=f"MRN-RESIL-{n}",
+                patient_ref=f"{ref}-{n}",
                 first_step_data={
                     k: v
                     for k, v in intake(disabling_pain=True, symptom_onset=onset).items()
@@ -143,6 +145,7 @@ def _env(db: Database, data_dir: Path, broker: str, url: str, **extra: str) -> d
         "PATHWAY_SWEEP_SECONDS": "1",
         "PATHWAY_REMINDER_BACKOFF_SECONDS": "0.2",
         "PATHWAY_REMINDER_CLAIM_TIMEOUT": "4",
+        "PATHWAY_REMINDER_SEND_TIMEOUT": "3.5",
         "PATHWAY_CHANNELS": json.dumps({"coordinator": ["webhook"]}),
         "PATHWAY_WEBHOOK_URL": url,
         "PATHWAY_WEBHOOK_SECRET": SECRET,
@@ -289,8 +292,8 @@ def test_two_beats_at_once_send_every_reminder_exactly_once(
 def test_a_worker_killed_while_sending_is_recovered_by_the_reaper(
     db: Database, tmp_path: Path, broker: str, hookserver: HTTPServer
 ) -> None:
-    # 2.5 s per answer: long enough for the kill to land mid-send, and well inside the
-    # 4 s claim timeout, so the send after the restart is not itself reaped.
+    # 2.5 s per answer: long enough for the kill to land mid-send, and inside the send's
+    # soft time limit (0.8 x 3.5 s), so the send after the restart completes.
     receiver = Receiver(answer=lambda n: 200, delay=2.5)
     hookserver.expect_request(HOOK, method="POST").respond_with_handler(receiver)
     case_ids = _cases_due_soon(db, seconds=2, count=2)
