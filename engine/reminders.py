@@ -122,24 +122,38 @@ def reap(session: Session, *, now: datetime, stale_after: timedelta) -> int:
 
 def claim(session: Session, *, reminder_id: int, now: datetime) -> ReminderMessage | None:
     """Take an enqueued reminder for sending; None when it is not enqueued (a duplicate)."""
-    result = session.execute(
+    row = session.execute(
         update(reminders)
         .where(reminders.c.id == reminder_id, reminders.c.status == ENQUEUED)
         .values(status=SENDING, claimed_at=now, attempts=reminders.c.attempts + 1)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+        .returning(
+            reminders.c.id,
+            reminders.c.case_id,
+            reminders.c.kind,
+            reminders.c.step,
+            reminders.c.recipients,
+            reminders.c.due_at,
+            reminders.c.attempts,
+            select(cases.c.patient_ref)
+            .where(cases.c.id == reminders.c.case_id)
+            .scalar_subquery()
+            .label("patient_ref"),
+        )
+    ).first()
+    if row is None:
         return None
-    row = session.execute(
-        select(reminders, cases.c.patient_ref)
-        .join(cases, cases.c.id == reminders.c.case_id)
-        .where(reminders.c.id == reminder_id)
-    ).one()
-    delivered = frozenset(
-        session.scalars(
-            select(reminder_attempts.c.channel).where(
-                reminder_attempts.c.reminder_id == reminder_id, reminder_attempts.c.ok.is_(True)
+    # Only a retry can find channels an earlier attempt already delivered to.
+    delivered = (
+        frozenset(
+            session.scalars(
+                select(reminder_attempts.c.channel).where(
+                    reminder_attempts.c.reminder_id == reminder_id,
+                    reminder_attempts.c.ok.is_(True),
+                )
             )
         )
+        if row.attempts > 1
+        else frozenset()
     )
     open_steps = tuple(
         session.scalars(select(case_tasks.c.name).where(case_tasks.c.case_id == row.case_id))

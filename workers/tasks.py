@@ -82,8 +82,9 @@ def _publish_due(settings: engine.Settings) -> int:
     while True:
         with sessions().begin() as session:
             ids = engine.enqueue_due_reminders(session, now=clock.now(), limit=settings.sweep_batch)
-        for reminder_id in ids:
-            send_reminder.delay(reminder_id)
+        with app.producer_or_acquire() as producer:  # one connection for the whole batch
+            for reminder_id in ids:
+                send_reminder.apply_async((reminder_id,), producer=producer)
         published += len(ids)
         if len(ids) < settings.sweep_batch:
             return published
