@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,11 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from sqlalchemy import create_engine, insert, select, text  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
 
 import engine  # noqa: E402
 from api.auth import issue_token  # noqa: E402
-from engine.store import case_tasks, case_timers, cases  # noqa: E402
+from bench.seeding import clone_case  # noqa: E402
 from tests.data import GOOD_PLAN as PLAN  # noqa: E402
 from tests.data import NO_RED_FLAGS as SCREEN  # noqa: E402
 
@@ -77,19 +76,7 @@ def seed(url: str, *, screening: int, others: int) -> list[str]:
                 "SEED-CARE",
                 [
                     ("red_flag_screen", SCREEN),
-                    (
-                        "conservative_plan",
-                        {
-                            "nsaids": True,
-                            "muscle_relaxant": False,
-                            "opioid_short_course": False,
-                            "activity_advice": True,
-                            "bed_rest": False,
-                            "heat_cold": True,
-                            "education_given": True,
-                            "mri_ordered": False,
-                        },
-                    ),
+                    ("conservative_plan", PLAN),
                 ],
             ),
         ):
@@ -106,40 +93,8 @@ def seed(url: str, *, screening: int, others: int) -> list[str]:
                     session, case_id=view.id, step=step, data=data, clock=clock, actor="bench"
                 )
             sources[ref] = view.id
-    targets: list[str] = []
-    for ref, count in (("SEED-SCREEN", screening), ("SEED-CARE", others)):
-        with sessions() as session:
-            row = session.execute(select(cases).where(cases.c.id == sources[ref])).one()._asdict()
-            timers = [
-                r._asdict()
-                for r in session.execute(
-                    select(case_timers).where(case_timers.c.case_id == sources[ref])
-                )
-            ]
-            tasks = [
-                r._asdict()
-                for r in session.execute(
-                    select(case_tasks).where(case_tasks.c.case_id == sources[ref])
-                )
-            ]
-        for offset in range(0, count, 2000):
-            rows, timer_rows, task_rows = [], [], []
-            for i in range(offset, min(count, offset + 2000)):
-                new_id = str(uuid.uuid4())
-                rows.append({**row, "id": new_id, "patient_ref": f"{ref}-{i}"})
-                timer_rows += [{**t, "case_id": new_id} | {"id": None} for t in timers]
-                task_rows += [{**t, "case_id": new_id} | {"id": None} for t in tasks]
-                if ref == "SEED-SCREEN":
-                    targets.append(new_id)
-            for batch in (timer_rows, task_rows):
-                for item in batch:
-                    item.pop("id")
-            with sessions.begin() as session:
-                session.execute(insert(cases), rows)
-                if timer_rows:
-                    session.execute(insert(case_timers), timer_rows)
-                if task_rows:
-                    session.execute(insert(case_tasks), task_rows)
+    targets = clone_case(db, sources["SEED-SCREEN"], screening, ref_prefix="SEED-SCREEN-")
+    clone_case(db, sources["SEED-CARE"], others, ref_prefix="SEED-CARE-")
     with db.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     db.dispose()

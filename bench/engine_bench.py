@@ -11,7 +11,6 @@ import argparse
 import os
 import sys
 import time
-import uuid
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,9 +25,10 @@ from SpiffWorkflow.bpmn.serializer.default.event_definition import (
 )
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import select, text, update
 
 import engine
+from bench.seeding import clone_case
 from engine import cases as case_module
 from engine import definitions
 from engine.diagrams import BusinessRuleTask, ClockedCycle, ClockedDuration, ClockedTimeDate
@@ -91,34 +91,6 @@ def _case_at_referral(sessions: Any, clock: engine.SimulatedClock) -> str:
     return case_id
 
 
-def _clone(
-    sessions: Any, source: str, count: int, *, due_shift: timedelta | None = None, batch: int = 5000
-) -> list[str]:
-    """Copy a case row and its timer rows ``count`` times (a real stored state each)."""
-    with sessions() as session:
-        row = session.execute(select(cases).where(cases.c.id == source)).one()._asdict()
-        timers = [
-            r._asdict()
-            for r in session.execute(select(case_timers).where(case_timers.c.case_id == source))
-        ]
-    ids = []
-    for offset in range(0, count, batch):
-        case_rows, timer_rows = [], []
-        for _ in range(min(batch, count - offset)):
-            new_id = str(uuid.uuid4())
-            ids.append(new_id)
-            case_rows.append({**row, "id": new_id, "patient_ref": f"P-BENCH-{new_id}"})
-            for t in timers:
-                due = t["due_at"] + due_shift if due_shift else t["due_at"]
-                timer_rows.append(
-                    {k: v for k, v in t.items() if k != "id"} | {"case_id": new_id, "due_at": due}
-                )
-        with sessions.begin() as session:
-            session.execute(insert(cases), case_rows)
-            session.execute(insert(case_timers), timer_rows)
-    return ids
-
-
 def _median_rate(fn: Callable[[], None], count: int) -> float:
     t0 = time.perf_counter()
     fn()
@@ -131,7 +103,7 @@ def bench_advance(url: str, n: int) -> tuple[float, float, int, int]:
     sessions = engine.session_factory(db)
     clock = engine.SimulatedClock(START + timedelta(days=3))
     source = _case_at_referral(sessions, clock)
-    ids = _clone(sessions, source, n)
+    ids = clone_case(db, source, n, ref_prefix="P-BENCH-")
 
     def ours() -> None:
         for case_id in ids:
@@ -182,8 +154,8 @@ def bench_fire_due(url: str, *, waiting: int, due: int) -> float:
     sessions = engine.session_factory(db)
     clock = engine.SimulatedClock(START)
     source = _case_at_referral(sessions, clock)
-    _clone(sessions, source, waiting, due_shift=timedelta(days=365))
-    due_ids = _clone(sessions, source, due)
+    clone_case(db, source, waiting, ref_prefix="P-WAIT-", due_shift=timedelta(days=365))
+    due_ids = clone_case(db, source, due, ref_prefix="P-DUE-")
     with sessions.begin() as session:  # the source itself waits too
         session.execute(
             update(case_timers)

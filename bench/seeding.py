@@ -1,0 +1,122 @@
+"""Seeding benchmark databases: many cases that are copies of one real engine state.
+
+A case driven through the engine once is copied ``count`` times, with its timer and
+ready-task rows, each copy under its own id and patient reference. On PostgreSQL the copy
+runs inside the server (``INSERT ... SELECT`` over ``generate_series``), so a million
+timers take seconds rather than minutes; elsewhere rows are copied in batches from Python.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import String
+
+from engine.store import case_tasks, case_timers, cases
+
+
+def clone_case(
+    db: Engine,
+    source: str,
+    count: int,
+    *,
+    ref_prefix: str,
+    due_shift: timedelta | None = None,
+    batch: int = 50_000,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Copy case ``source`` ``count`` times (timers moved by ``due_shift``); return the ids."""
+    ids: list[str] = []
+    for offset in range(0, count, batch):
+        size = min(batch, count - offset)
+        new = [str(uuid.uuid4()) for _ in range(size)]
+        if db.dialect.name == "postgresql":
+            _copy_in_server(db, source, new, ref_prefix=ref_prefix, first=offset, shift=due_shift)
+        else:
+            _copy_from_python(db, source, new, ref_prefix=ref_prefix, first=offset, shift=due_shift)
+        ids += new
+        if progress is not None:
+            progress(len(ids))
+    return ids
+
+
+def _copy_in_server(
+    db: Engine,
+    source: str,
+    new: list[str],
+    *,
+    ref_prefix: str,
+    first: int,
+    shift: timedelta | None,
+) -> None:
+    copied = [c.name for c in cases.columns if c.name not in ("id", "patient_ref")]
+    columns = ", ".join(copied)
+    with db.begin() as conn:
+        # ids[g] pairs each new id with its patient reference number.
+        params: dict[str, Any] = {"source": source, "prefix": ref_prefix, "first": first}
+        ids = bindparam("ids", new, type_=ARRAY(String))
+        conn.execute(
+            text(
+                f"INSERT INTO cases (id, patient_ref, {columns}) "
+                f"SELECT (:ids)[g], :prefix || (:first + g - 1)::text, {columns} "
+                "FROM cases, generate_series(1, cardinality(:ids)) AS g WHERE cases.id = :source"
+            ).bindparams(ids),
+            params,
+        )
+        for table in (case_timers, case_tasks):
+            kept = [c.name for c in table.columns if c.name not in ("id", "case_id")]
+            values = [
+                f"{name} + :shift" if name == "due_at" and table is case_timers and shift else name
+                for name in kept
+            ]
+            conn.execute(
+                text(
+                    f"INSERT INTO {table.name} (case_id, {', '.join(kept)}) "
+                    f"SELECT new_id, {', '.join(values)} FROM {table.name}, "
+                    f"unnest(:ids) AS new_id WHERE case_id = :source"
+                ).bindparams(ids),
+                params | ({"shift": shift} if shift else {}),
+            )
+
+
+def _copy_from_python(
+    db: Engine,
+    source: str,
+    new: list[str],
+    *,
+    ref_prefix: str,
+    first: int,
+    shift: timedelta | None,
+) -> None:
+    with db.connect() as conn:
+        row = conn.execute(select(cases).where(cases.c.id == source)).one()._asdict()
+        children = {
+            table: [
+                {k: v for k, v in r._asdict().items() if k != "id"}
+                for r in conn.execute(select(table).where(table.c.case_id == source))
+            ]
+            for table in (case_timers, case_tasks)
+        }
+    case_rows = []
+    child_rows: dict[Any, list[dict[str, Any]]] = {case_timers: [], case_tasks: []}
+    for n, new_id in enumerate(new):
+        case_rows.append(row | {"id": new_id, "patient_ref": f"{ref_prefix}{first + n}"})
+        for table, rows in children.items():
+            for child in rows:
+                copy = child | {"case_id": new_id}
+                if table is case_timers and shift:
+                    copy["due_at"] = child["due_at"] + shift
+                child_rows[table].append(copy)
+    with db.begin() as conn:
+        conn.execute(insert(cases), case_rows)
+        for table, rows in child_rows.items():
+            if rows:
+                conn.execute(insert(table), rows)
+
+
+__all__ = ["clone_case"]

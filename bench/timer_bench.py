@@ -1,0 +1,438 @@
+"""Scheduler benchmarks, with a real `pathway worker` and `pathway beat` on PostgreSQL and Redis.
+
+1. Delivery: ``--due`` cases (default 10,000) whose 2-week referral deadline falls due at the
+   same instant, among ``--waiting`` cases in all (default 100,000; the others' timers are
+   days away). Every reminder goes to a local webhook receiver; the benchmark prints how many
+   arrived, when the last one did, duplicates, and the p50/p99 lateness (arrival minus due
+   time) against the target: all within 60 s, p99 at most the sweep interval plus 5 s.
+2. Sweep cost: the sweep task run in this process against a database with 10,000 waiting
+   timers and then with 1,000,000, each with the same 200 cases due (one batch) and 100,000
+   reminders already sent; it prints the cost of a sweep that fires the batch and of an idle
+   sweep (median of 20), and the ratios (target <= 1.5x).
+
+    .venv/bin/python bench/timer_bench.py [--due 10000] [--waiting 100000]
+        [--concurrency 4] [--sweep-seconds 5] [--skip-delivery] [--skip-sweep]
+
+Each part works in a fresh database of its own beside the one ``--pg`` names, and on Redis
+database ``--broker-db`` (emptied first); nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import redis
+from sqlalchemy import Engine, func, insert, select, text
+
+import engine
+from bench.seeding import clone_case
+from engine.store import case_timers, cases, reminders
+from tests.data import GOOD_PLAN, NO_RED_FLAGS
+
+SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldC0wMTIz"
+JWT = "bench-jwt-secret-that-is-long-enough-0123456789"
+TWO_WEEKS = timedelta(days=14)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- the webhook receiver (a process of its own) ---------------------------------------------
+def run_receiver(port: int, out: Path) -> None:
+    """A minimal keep-alive HTTP/1.1 server that answers 204 and writes one line per request:
+    arrival time, webhook-id, the payload's due time."""
+    lines: list[str] = []
+    sink = out.open("a", buffering=1 << 16)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                headers = {}
+                for line in head.decode("latin-1").split("\r\n")[1:]:
+                    if ":" in line:
+                        name, value = line.split(":", 1)
+                        headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                arrived = time.time()
+                due = json.loads(body).get("due_at", "")
+                lines.append(f"{arrived:.6f} {headers.get('webhook-id', '-')} {due}\n")
+                writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def flush() -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            if lines:
+                sink.writelines(lines)
+                lines.clear()
+                sink.flush()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        flusher = asyncio.create_task(flush())
+        async with server:
+            await stop.wait()
+        flusher.cancel()
+        sink.writelines(lines)
+        sink.close()
+
+    asyncio.run(main())
+
+
+# -- databases ----------------------------------------------------------------------------
+def fresh_database(admin_url: str, name: str) -> Engine:
+    admin = engine.make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    db = engine.make_engine(admin_url.rsplit("/", 1)[0] + f"/{name}")
+    engine.upgrade(db)
+    return db
+
+
+def source_case(db: Engine, *, care_starts: datetime, ref: str) -> str:
+    """A disabling-pain case whose conservative care started at ``care_starts``: its 2-week
+    referral deadline (with the ``referral_due_2_weeks`` reminder) falls 14 days later."""
+    clock = engine.SimulatedClock(care_starts)
+    onset = (care_starts - timedelta(days=5)).date().isoformat()
+    sessions = engine.session_factory(db)
+    with sessions.begin() as session:
+        engine.deploy_bundled(session, now=care_starts)
+        view = engine.start_case(
+            session,
+            pathway="lumbar_radiculopathy",
+            clock=clock,
+            actor="coordinator:bench",
+            patient_ref=ref,
+            first_step_data={
+                "side": "left",
+                "symptom_onset": onset,
+                "leg_pain_nrs": 7,
+                "disabling_pain": True,
+                "age": 44,
+            },
+        )
+        for step, data in (("red_flag_screen", NO_RED_FLAGS), ("conservative_plan", GOOD_PLAN)):
+            view = engine.complete_task(
+                session, case_id=view.id, step=step, data=data, clock=clock, actor="bench"
+            )
+    return view.id
+
+
+def analyze(db: Engine) -> None:
+    with db.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+
+
+def _progress(label: str, total: int) -> Any:
+    started = time.perf_counter()
+
+    def report(done: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        print(f"  {label}: {done:,}/{total:,} ({rate:,.0f}/s)", flush=True)
+
+    return report
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+# -- part 1: delivery ---------------------------------------------------------------------
+def bench_delivery(args: argparse.Namespace) -> None:
+    print(f"\n## delivery: {args.due:,} reminders due at once among {args.waiting:,} waiting cases")
+    db = fresh_database(args.pg, "pathway_timer_bench")
+    url = db.url.render_as_string(hide_password=False)
+    now = datetime.now(UTC)
+    t0 = time.perf_counter()
+    waiting_source = source_case(db, care_starts=now - timedelta(days=2), ref="SEED-WAIT")
+    clone_case(
+        db,
+        waiting_source,
+        args.waiting - args.due - 1,
+        ref_prefix="BENCH-WAIT-",
+        progress=_progress("waiting cases", args.waiting - args.due - 1),
+    )
+    # The due cases last: their deadline is a fixed moment a little after seeding ends.
+    due_at = datetime.now(UTC) + timedelta(seconds=args.lead)
+    due_source = source_case(db, care_starts=due_at - TWO_WEEKS, ref="SEED-DUE")
+    due_ids = clone_case(
+        db,
+        due_source,
+        args.due - 1,
+        ref_prefix="BENCH-DUE-",
+        progress=_progress("due cases", args.due - 1),
+    )
+    due_ids.append(due_source)
+    analyze(db)
+    with db.connect() as conn:
+        counted = conn.scalar(select(func.count()).select_from(cases))
+        timers = conn.scalar(select(func.count()).select_from(case_timers))
+    seeded = time.perf_counter() - t0
+    print(f"seeded {counted:,} cases with {timers:,} waiting timers in {seeded:.1f} s")
+    left = (due_at - datetime.now(UTC)).total_seconds()
+    if left < 8:
+        sys.exit(f"seeding ran past the planned due time; rerun with --lead above {args.lead}")
+
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    arrivals = work / "arrivals.txt"
+    arrivals.unlink(missing_ok=True)
+    port = free_port()
+    broker = f"redis://127.0.0.1:6379/{args.broker_db}"
+    redis.Redis.from_url(broker).flushdb()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PATHWAY_DATABASE_URL": url,
+        "PATHWAY_DATA_DIR": str(work),
+        "PATHWAY_JWT_SECRET": JWT,
+        "PATHWAY_BROKER_URL": broker,
+        "PATHWAY_SWEEP_SECONDS": str(args.sweep_seconds),
+        "PATHWAY_CHANNELS": json.dumps({"coordinator": ["webhook"]}),
+        "PATHWAY_WEBHOOK_URL": f"http://127.0.0.1:{port}/hooks/pathway",
+        "PATHWAY_WEBHOOK_SECRET": SECRET,
+        "PATHWAY_LOG_LEVEL": "WARNING",
+    }
+    logs = (work / "processes.log").open("ab")
+    started = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--receiver", str(port), str(arrivals)],
+            stdout=logs,
+            stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "worker", "--concurrency", str(args.concurrency)],
+            env=env,
+            stdout=logs,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "beat"],
+            env=env,
+            stdout=logs,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        ),
+    ]
+    print(
+        f"worker (--concurrency {args.concurrency}) and beat (sweep every "
+        f"{args.sweep_seconds:g} s) started; the deadlines fall due in {left:.0f} s"
+    )
+    try:
+        deadline = due_at + timedelta(seconds=args.timeout)
+        count = 0
+        while datetime.now(UTC) < deadline:
+            time.sleep(2)
+            count = sum(1 for _ in arrivals.open()) if arrivals.exists() else 0
+            since = (datetime.now(UTC) - due_at).total_seconds()
+            if since > 0:
+                print(f"  {since:5.1f} s after due: {count:,} delivered", flush=True)
+            if count >= args.due:
+                time.sleep(2 * args.sweep_seconds)  # anything sent twice shows up now
+                break
+    finally:
+        for process in started:
+            process.send_signal(signal.SIGTERM)
+        for process in started:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    rows = [line.split() for line in arrivals.read_text().splitlines() if line.strip()]
+    first_by_id: dict[str, float] = {}
+    lateness = []
+    for arrived, webhook_id, due in rows:
+        if webhook_id in first_by_id:
+            continue
+        first_by_id[webhook_id] = float(arrived)
+        lateness.append(float(arrived) - datetime.fromisoformat(due).timestamp())
+    with db.connect() as conn:
+        statuses = {
+            row.status: row.n
+            for row in conn.execute(
+                select(reminders.c.status, func.count().label("n")).group_by(reminders.c.status)
+            )
+        }
+    target = args.sweep_seconds + 5
+    print(
+        f"delivered: {len(first_by_id):,} of {args.due:,} reminders; statuses in the database: {statuses}"
+    )
+    print(f"duplicates (same webhook-id again): {len(rows) - len(first_by_id)}")
+    if lateness:
+        last = max(lateness)
+        print(
+            f"lateness p50 {percentile(lateness, 0.5):6.2f} s   p99 {percentile(lateness, 0.99):6.2f} s"
+            f"   (target p99 <= {target:g} s)"
+        )
+        print(f"last one {last:6.2f} s after due   (target: all within 60 s)")
+    db.dispose()
+
+
+# -- part 2: sweep cost ---------------------------------------------------------------------
+def _sweep_database(args: argparse.Namespace, timers: int) -> Engine:
+    """``timers`` waiting timers (cases of three each), ``--batch`` + 1 cases due now (one
+    fired to warm up, then one batch), and a sent reminder for each of the first 100,000
+    cases."""
+    db = fresh_database(args.pg, f"pathway_sweep_bench_{timers}")
+    now = datetime.now(UTC)
+    waiting = source_case(db, care_starts=now - timedelta(days=1), ref="SEED-WAIT")
+    with db.connect() as conn:
+        per_case = conn.scalar(
+            select(func.count()).select_from(case_timers).where(case_timers.c.case_id == waiting)
+        )
+    clone_case(
+        db,
+        waiting,
+        timers // per_case - 1,
+        ref_prefix="BENCH-WAIT-",
+        progress=_progress(f"cases with {per_case} timers each", timers // per_case - 1),
+    )
+    due = source_case(db, care_starts=now - TWO_WEEKS - timedelta(minutes=1), ref="SEED-DUE")
+    clone_case(db, due, args.batch, ref_prefix="BENCH-DUE-")  # one more: the warm-up
+    # A history of sent reminders, as a running service has.
+    with db.begin() as conn:
+        ids = list(conn.scalars(select(cases.c.id).limit(100_000)))
+        conn.execute(
+            insert(reminders),
+            [
+                {
+                    "case_id": case_id,
+                    "kind": "reassessment_due_6_weeks",
+                    "step": "reassessment_due",
+                    "recipients": ["coordinator"],
+                    "due_at": now - timedelta(days=30),
+                    "raised_at": now - timedelta(days=30),
+                    "status": "sent",
+                    "attempts": 1,
+                    "sent_at": now - timedelta(days=30),
+                }
+                for case_id in ids
+            ],
+        )
+    analyze(db)
+    return db
+
+
+def bench_sweep(args: argparse.Namespace) -> None:
+    print("\n## sweep cost: 10,000 against 1,000,000 waiting timers")
+    broker = f"redis://127.0.0.1:6379/{args.broker_db}"
+    results = {}
+    for timers in (10_000, 1_000_000):
+        db = _sweep_database(args, timers)
+        url = db.url.render_as_string(hide_password=False)
+        with db.connect() as conn:
+            counted = conn.scalar(select(func.count()).select_from(case_timers))
+        redis.Redis.from_url(broker).flushdb()
+        code = (
+            "import json, time, statistics\n"
+            "import engine\n"
+            "from workers.tasks import clock, sessions, sweep\n"
+            "with sessions().begin() as session:  # warm up: load the definition, connect\n"
+            "    assert len(engine.fire_due(session, now=clock.now(), limit=1).cases) == 1\n"
+            "t = time.perf_counter(); fired = sweep(); busy = time.perf_counter() - t\n"
+            "idle = []\n"
+            "for _ in range(20):\n"
+            "    t = time.perf_counter(); sweep(); idle.append(time.perf_counter() - t)\n"
+            "print(json.dumps({'busy': busy, 'fired': fired, 'idle': statistics.median(idle)}))\n"
+        )
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PATHWAY_DATABASE_URL": url,
+            "PATHWAY_JWT_SECRET": JWT,
+            "PATHWAY_BROKER_URL": broker,
+            "PATHWAY_SWEEP_BATCH": str(args.batch),
+            "PATHWAY_LOG_LEVEL": "WARNING",
+        }
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True
+        )
+        if out.returncode:
+            sys.exit(out.stderr[-3000:])
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result["fired"]["cases"] == args.batch, result
+        results[timers] = result
+        print(
+            f"{counted:>9,} waiting timers: sweep firing {result['fired']['cases']} cases "
+            f"{result['busy'] * 1000:8.1f} ms; idle sweep {result['idle'] * 1000:6.2f} ms",
+            flush=True,
+        )
+        redis.Redis.from_url(broker).flushdb()
+        db.dispose()
+        admin = engine.make_engine(args.pg).execution_options(isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(
+                text(f'DROP DATABASE IF EXISTS "pathway_sweep_bench_{timers}" WITH (FORCE)')
+            )
+        admin.dispose()
+    small, large = results[10_000], results[1_000_000]
+    print(
+        f"ratio 1,000,000 / 10,000: firing sweep {large['busy'] / small['busy']:.2f}x, "
+        f"idle sweep {large['idle'] / small['idle']:.2f}x   (target <= 1.5x)"
+    )
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--receiver":
+        run_receiver(int(sys.argv[2]), Path(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--due", type=int, default=10_000)
+    parser.add_argument("--waiting", type=int, default=100_000, help="cases in all")
+    parser.add_argument("--concurrency", type=int, default=4, help="worker processes")
+    parser.add_argument("--sweep-seconds", type=float, default=5)
+    parser.add_argument("--batch", type=int, default=200, help="PATHWAY_SWEEP_BATCH")
+    parser.add_argument("--lead", type=float, default=30, help="seconds from seeding to due")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds after due to wait")
+    parser.add_argument("--broker-db", type=int, default=13)
+    parser.add_argument("--workdir", default="/tmp/pathway-timer-bench")
+    parser.add_argument("--skip-delivery", action="store_true")
+    parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get(
+            "PATHWAY_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    args = parser.parse_args()
+    print(
+        f"# scheduler benchmarks ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores)"
+    )
+    if not args.skip_delivery:
+        bench_delivery(args)
+    if not args.skip_sweep:
+        bench_sweep(args)
+
+
+if __name__ == "__main__":
+    main()
