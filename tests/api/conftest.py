@@ -66,6 +66,16 @@ class Server:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def log_through(self, request_id: str, timeout: float = 5) -> str:
+        """The log once it holds ``request_id``: a request is logged after its response is
+        sent, so reading the log the moment the answer arrives can miss its line."""
+        deadline = time.monotonic() + timeout
+        while request_id not in (text := self.log_text()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"request {request_id} never logged: {text[-2000:]}")
+            time.sleep(0.02)
+        return text
+
 
 def start_server(
     *, kind: str, database: str, data_dir: Path, extra_env: dict[str, str] | None = None
