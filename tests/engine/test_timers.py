@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select, text
 
 import engine
@@ -76,9 +75,11 @@ def test_fire_due_leaves_out_the_cases_it_is_told_to_skip(db: Database) -> None:
         assert engine.fire_due(session, now=day14).cases == [first]
 
 
-def test_a_second_sweep_takes_the_due_cases_the_first_one_has_not_locked(db: Database) -> None:
-    if db.kind != "postgresql":
-        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite has one writer at a time")
+def test_a_second_sweep_takes_the_due_cases_the_first_one_has_not_locked(
+    postgresql_db: Database,
+) -> None:
+    # PostgreSQL only: SKIP LOCKED is its own; SQLite has one writer at a time.
+    db = postgresql_db
     due = _due_cases(db, 4)
     day14 = START + timedelta(days=14)
     with db.sessions() as first:
