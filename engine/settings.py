@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 
 class Settings(BaseSettings):
@@ -174,3 +175,7 @@ def get_settings() -> Settings:
                 message = f"{field}: {message}"
             problems.append(message)
         raise SettingsInvalid("invalid settings: " + "; ".join(problems)) from None
+    except SettingsError as exc:  # a JSON setting that does not parse
+        found = re.search(r'field "([^"]+)"', str(exc))
+        name = f"PATHWAY_{found.group(1).upper()}" if found else "a setting"
+        raise SettingsInvalid(f"invalid settings: {name} is not valid JSON") from None

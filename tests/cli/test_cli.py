@@ -152,3 +152,22 @@ def test_bad_settings_are_explained_without_repeating_any_value(
     assert "Traceback" not in result.stderr
     for secret in ("must-never-be-printed", "bmV2ZXItcHJpbnQtbWUt"):
         assert secret not in result.stdout + result.stderr
+
+
+def test_a_json_setting_that_does_not_parse_is_named_not_echoed(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "worker"],
+        cwd=tmp_path,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PATHWAY_DATA_DIR": str(tmp_path),
+            "PATHWAY_SMTP_RECIPIENTS": '{"coordinator": ["private-list@hospital.example"',
+        },
+    )
+    assert result.returncode == 2
+    assert "PATHWAY_SMTP_RECIPIENTS is not valid JSON" in result.stderr
+    assert "Traceback" not in result.stderr and "private-list" not in result.stderr
