@@ -32,13 +32,15 @@ def clone_case(
 ) -> list[str]:
     """Copy case ``source`` ``count`` times (timers moved by ``due_shift``); return the ids."""
     ids: list[str] = []
+    in_server = db.dialect.name == "postgresql"
+    rows = None if in_server else _source_rows(db, source)
     for offset in range(0, count, batch):
         size = min(batch, count - offset)
         new = [str(uuid.uuid4()) for _ in range(size)]
-        if db.dialect.name == "postgresql":
+        if rows is None:
             _copy_in_server(db, source, new, ref_prefix=ref_prefix, first=offset, shift=due_shift)
         else:
-            _copy_from_python(db, source, new, ref_prefix=ref_prefix, first=offset, shift=due_shift)
+            _copy_from_python(db, rows, new, ref_prefix=ref_prefix, first=offset, shift=due_shift)
         ids += new
         if progress is not None:
             progress(len(ids))
@@ -84,15 +86,8 @@ def _copy_in_server(
             )
 
 
-def _copy_from_python(
-    db: Engine,
-    source: str,
-    new: list[str],
-    *,
-    ref_prefix: str,
-    first: int,
-    shift: timedelta | None,
-) -> None:
+def _source_rows(db: Engine, source: str) -> tuple[dict[str, Any], dict[Any, list[Any]]]:
+    """The source case's row, and its timer and ready-task rows without their ids."""
     with db.connect() as conn:
         row = conn.execute(select(cases).where(cases.c.id == source)).one()._asdict()
         children = {
@@ -102,6 +97,19 @@ def _copy_from_python(
             ]
             for table in (case_timers, case_tasks)
         }
+    return row, children
+
+
+def _copy_from_python(
+    db: Engine,
+    source_rows: tuple[dict[str, Any], dict[Any, list[Any]]],
+    new: list[str],
+    *,
+    ref_prefix: str,
+    first: int,
+    shift: timedelta | None,
+) -> None:
+    row, children = source_rows
     case_rows = []
     child_rows: dict[Any, list[dict[str, Any]]] = {case_timers: [], case_tasks: []}
     for n, new_id in enumerate(new):

@@ -44,7 +44,7 @@ from .reminders import record_delivery as record_reminder_delivery
 from .scenarios import ScenarioResult, load_scenario, run_scenario
 from .settings import Settings, SettingsInvalid, get_settings
 from .store import current_revision, make_engine, session_factory, upgrade
-from .timers import FireReport, due_case_ids, fire_due, lock_due_cases, next_due
+from .timers import FireReport, fire_due, lock_due_cases, next_due
 from .validation import FileReport, validate_documents, validate_paths
 from .views import (
     ACTIVE,
@@ -108,7 +108,6 @@ __all__ = [
     "deliver_message",
     "deploy",
     "deploy_bundled",
-    "due_case_ids",
     "enqueue_due_reminders",
     "fire_due",
     "get_case",

@@ -16,7 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .cases import advance
@@ -36,22 +36,6 @@ class FireReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _due(now: datetime) -> Select[tuple[str, datetime]]:
-    return (
-        select(case_timers.c.case_id, func.min(case_timers.c.due_at).label("due"))
-        .where(case_timers.c.due_at <= now)
-        .group_by(case_timers.c.case_id)
-    )
-
-
-def due_case_ids(session: Session, *, now: datetime, limit: int | None = None) -> list[str]:
-    """Return the ids of cases with a timer due at or before ``now``, most overdue first."""
-    query = _due(now).order_by("due")
-    if limit is not None:
-        query = query.limit(limit)
-    return [row.case_id for row in session.execute(query)]
-
-
 def lock_due_cases(
     session: Session, *, now: datetime, limit: int | None = None, skip: Collection[str] = ()
 ) -> list[str]:
@@ -59,7 +43,12 @@ def lock_due_cases(
     ``skip``. On PostgreSQL their rows are locked for the caller's transaction, and cases
     another transaction holds are passed over (``FOR UPDATE SKIP LOCKED``); SQLite has one
     writer at a time anyway."""
-    due = _due(now).subquery()
+    due = (
+        select(case_timers.c.case_id, func.min(case_timers.c.due_at).label("due"))
+        .where(case_timers.c.due_at <= now)
+        .group_by(case_timers.c.case_id)
+        .subquery()
+    )
     query = (
         select(cases.c.id).join(due, due.c.case_id == cases.c.id).order_by(due.c.due, cases.c.id)
     )

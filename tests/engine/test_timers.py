@@ -28,7 +28,7 @@ def test_fire_due_advances_exactly_the_cases_with_a_due_timer(db: Database) -> N
     before = _versions(db)
     day14 = START + timedelta(days=14)
     with db.sessions.begin() as session:
-        assert engine.due_case_ids(session, now=day14 - timedelta(seconds=1)) == []
+        assert engine.lock_due_cases(session, now=day14 - timedelta(seconds=1)) == []
         report = engine.fire_due(session, now=day14)
     assert report.cases == [disabling.id]
     assert report.reminders == [(disabling.id, "referral_due_2_weeks")]

@@ -1,5 +1,203 @@
-"""Fixtures shared by the scheduler tests."""
+"""The scheduler tests' harness: Redis for a broker, an SMTP server and a webhook receiver in
+the test process, cases whose deadline falls due seconds from now, and `pathway worker` /
+`pathway beat` started as real processes with the settings the tests share."""
 
-from tests.workers.test_scheduler import broker, mailbox
+from __future__ import annotations
 
-__all__ = ["broker", "mailbox"]
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+from pytest_httpserver import HTTPServer
+
+import engine
+from tests.api.conftest import free_port
+from tests.conftest import IN_CI, Database
+from tests.data import GOOD_PLAN, NO_RED_FLAGS
+from tests.pathway.conftest import intake
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "whsec_" + base64.b64encode(b"synthetic-test-secret-0123456789").decode()
+HOOK = "/hooks/pathway"
+BROKER_DB = 11  # a Redis database of the scheduler tests' own, emptied before and after each
+
+
+@dataclass
+class Collector:
+    """An aiosmtpd handler keeping every message it receives."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+
+def verify(secret: str, headers: Any, body: bytes) -> bool:
+    """An independent Standard Webhooks verifier."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    offered = [
+        part.split(",", 1)[1]
+        for part in headers["webhook-signature"].split()
+        if part.startswith("v1,")
+    ]
+    return any(hmac.compare_digest(expected, sig) for sig in offered)
+
+
+@pytest.fixture
+def broker() -> Iterator[str]:
+    url = f"redis://127.0.0.1:6379/{BROKER_DB}"
+    try:
+        client = redis.Redis.from_url(url)
+        client.flushdb()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is required under CI=true: {exc}")
+        pytest.skip(f"Redis not available: {exc}")
+    yield url
+    client.flushdb()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Collector, int]]:
+    """An SMTP server in the test process, and its port."""
+    box = Collector()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+@pytest.fixture
+def hookserver() -> Iterator[HTTPServer]:
+    """A threaded webhook server: a slow answer must not hold up the next request."""
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+def cases_due_soon(
+    db: Database, *, seconds: float, count: int = 1, ref: str = "MRN-SCHED"
+) -> list[str]:
+    """``count`` disabling-pain cases whose 2-week referral deadline falls ``seconds`` from
+    now, with patient references ``{ref}-1``, ``{ref}-2``, ..."""
+    started = datetime.now(UTC) - timedelta(days=14) + timedelta(seconds=seconds)
+    clock = engine.SimulatedClock(started)
+    onset = (started - timedelta(days=7)).date().isoformat()
+    ids = []
+    with db.sessions.begin() as session:
+        engine.deploy_bundled(session, now=started)
+    for n in range(1, count + 1):
+        with db.sessions.begin() as session:
+            view = engine.start_case(
+                session,
+                pathway="lumbar_radiculopathy",
+                clock=clock,
+                actor="coordinator:ana",
+                patient_ref=f"{ref}-{n}",
+                first_step_data={
+                    k: v
+                    for k, v in intake(disabling_pain=True, symptom_onset=onset).items()
+                    if k != "patient_ref"  # the case's own reference fills it in
+                },
+            )
+            for step, data in (
+                ("red_flag_screen", NO_RED_FLAGS),
+                ("conservative_plan", GOOD_PLAN),
+            ):
+                view = engine.complete_task(
+                    session,
+                    case_id=view.id,
+                    step=step,
+                    data=data,
+                    clock=clock,
+                    actor="clinician:lee",
+                )
+        ids.append(view.id)
+    return ids
+
+
+def worker_env(db: Database, data_dir: Path, broker: str, **settings: str) -> dict[str, str]:
+    """The environment of a worker or beat: sweeps every second, reminders to the coordinator
+    by webhook, short claim and send timeouts; ``settings`` add to it or override it."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PATHWAY_DATABASE_URL": db.url,
+        "PATHWAY_DATA_DIR": str(data_dir),
+        "PATHWAY_JWT_SECRET": "unused-by-workers-but-required-on-postgresql-0123",
+        "PATHWAY_BROKER_URL": broker,
+        "PATHWAY_SWEEP_SECONDS": "1",
+        "PATHWAY_REMINDER_BACKOFF_SECONDS": "0.2",
+        "PATHWAY_REMINDER_CLAIM_TIMEOUT": "4",
+        "PATHWAY_REMINDER_SEND_TIMEOUT": "3.5",
+        "PATHWAY_CHANNELS": json.dumps({"coordinator": ["webhook"]}),
+        "PATHWAY_WEBHOOK_SECRET": SECRET,
+        "PATHWAY_PUBLIC_URL": "https://pathway.hospital.example",
+        **settings,
+    }
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``pathway <args>``. A session of its own: the worker's pool children can be
+    killed with it as a group."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", *args],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        cwd=log.parent,
+        start_new_session=True,
+    )
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def wait(condition: Callable[[], bool], *, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def logs(folder: Path) -> str:
+    """The end of every process log in a test's folder, for a failure's message."""
+    return "".join(p.read_text(errors="replace") for p in sorted(folder.glob("*.log")))[-4000:]

@@ -7,11 +7,9 @@ import hashlib
 import hmac
 import json
 import logging
-import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
@@ -20,11 +18,12 @@ from aiosmtpd.controller import Controller
 from pytest_httpserver import HTTPServer
 
 from engine.reminders import ReminderMessage
+from tests.api.conftest import free_port
+from tests.workers.conftest import SECRET, Collector, verify
 from workers import notifiers
 
 BASE_URL = "https://pathway.example"
 PATIENT_REF = "MRN-SYNTH-0042"
-SECRET = "whsec_" + base64.b64encode(b"synthetic-test-secret-0123456789").decode()
 WEBHOOK_PATH = "/hooks/pathway"
 
 
@@ -43,28 +42,6 @@ def reminder(**changes: Any) -> ReminderMessage:
         open_steps=("refer_specialist", "physio_review"),
     )
     return replace(base, **changes)
-
-
-@dataclass
-class Collector:
-    """An aiosmtpd handler keeping every message it receives."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -89,19 +66,6 @@ def smtp() -> Iterator[tuple[Collector, dict[str, Any]]]:
 @pytest.fixture
 def webhook(httpserver: HTTPServer) -> dict[str, Any]:
     return {"url": httpserver.url_for(WEBHOOK_PATH), "secret": SECRET}
-
-
-def verify(secret: str, headers: Any, body: bytes) -> bool:
-    """An independent Standard Webhooks verifier."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    offered = [
-        part.split(",", 1)[1]
-        for part in headers["webhook-signature"].split()
-        if part.startswith("v1,")
-    ]
-    return any(hmac.compare_digest(expected, sig) for sig in offered)
 
 
 def body_text(mail: EmailMessage) -> str:

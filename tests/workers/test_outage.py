@@ -18,18 +18,8 @@ from pytest_httpserver import HTTPServer
 
 from tests.api.conftest import free_port, start_server, stop_server
 from tests.conftest import IN_CI, Database
-from tests.workers.test_resilience import (
-    HOOK,
-    Receiver,
-    _cases_due_soon,
-    _env,
-    _logs,
-    _reminders,
-    _settled,
-    _start,
-    _stop,
-    _wait,
-)
+from tests.workers.conftest import HOOK, cases_due_soon, logs, start, stop, wait, worker_env
+from tests.workers.test_resilience import Receiver, _reminders, _settled
 
 OUTAGE = 30.0
 
@@ -85,15 +75,6 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-@pytest.fixture
-def hookserver() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
 def test_redis_down_for_30_s_while_timers_fall_due_loses_no_reminder(
     postgresql_db: Database, tmp_path: Path, own_redis: RedisServer, hookserver: HTTPServer
 ) -> None:
@@ -101,21 +82,21 @@ def test_redis_down_for_30_s_while_timers_fall_due_loses_no_reminder(
     # Slow answers: when Redis stops, some sends are still queued in it and are lost with it.
     receiver = Receiver(answer=lambda n: 200, delay=0.5)
     hookserver.expect_request(HOOK, method="POST").respond_with_handler(receiver)
-    before = _cases_due_soon(db, seconds=4, count=4)
-    during = _cases_due_soon(
+    before = cases_due_soon(db, seconds=4, count=4)
+    during = cases_due_soon(
         db, seconds=14, count=3, ref="MRN-LATER"
     )  # falls due while Redis is down
     everything = before + during
     api = start_server(kind="postgresql", database=db.url, data_dir=tmp_path / "api")
-    env = _env(db, tmp_path, own_redis.url, hookserver.url_for(HOOK))
+    env = worker_env(db, tmp_path, own_redis.url, PATHWAY_WEBHOOK_URL=hookserver.url_for(HOOK))
     processes = [
-        _start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log"),
-        _start(["beat"], env, tmp_path / "beat.log"),
+        start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log"),
+        start(["beat"], env, tmp_path / "beat.log"),
     ]
     answers: list[tuple[str, int, float]] = []
     try:
-        started = _wait(lambda: bool(receiver.snapshot()), timeout=45)
-        assert started, _logs(tmp_path)
+        started = wait(lambda: bool(receiver.snapshot()), timeout=45)
+        assert started, logs(tmp_path)
         own_redis.stop()
         down_at = time.monotonic()
         with api.client("coordinator:ana", "coordinator") as client:
@@ -130,13 +111,13 @@ def test_redis_down_for_30_s_while_timers_fall_due_loses_no_reminder(
                 time.sleep(1)
         sent_during_outage = [r for r in _reminders(db, everything) if r.status == "sent"]
         own_redis.start()
-        done = _wait(_settled(db, everything, "sent"), timeout=60)
+        done = wait(_settled(db, everything, "sent"), timeout=60)
         time.sleep(2)  # more sweeps: nothing may arrive again under another id
         alive = [p.poll() is None for p in processes]
     finally:
-        _stop(processes)
+        stop(processes)
         stop_server(api)
-    assert done, _logs(tmp_path)
+    assert done, logs(tmp_path)
     assert alive == [True, True], "the worker and the beat rode out the outage themselves"
     assert answers and all(status == 200 for _, status, _ in answers), answers
     assert max(seconds for _, _, seconds in answers) < 2, answers

@@ -3,8 +3,6 @@ server, beat and worker."""
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +13,7 @@ from werkzeug import Request, Response
 import engine
 from tests.api.conftest import start_server, stop_server
 from tests.conftest import Database
-from tests.workers.test_scheduler import ROOT, SECRET, _case_due_soon, _start
+from tests.workers.conftest import HOOK, cases_due_soon, start, stop, worker_env
 
 
 def test_a_rescheduled_deadline_fires_at_its_new_time(
@@ -27,23 +25,14 @@ def test_a_rescheduled_deadline_fires_at_its_new_time(
         arrivals.append(datetime.now(UTC))
         return Response("ok", status=200)
 
-    httpserver.expect_request("/hooks/pathway", method="POST").respond_with_handler(receive)
-    case_id = _case_due_soon(db, seconds=4)  # the old time: 4 s from now
+    httpserver.expect_request(HOOK, method="POST").respond_with_handler(receive)
+    (case_id,) = cases_due_soon(db, seconds=4)  # the old time: 4 s from now
     api = start_server(kind=db.kind, database=db.url, data_dir=tmp_path / "api")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "PATHWAY_DATABASE_URL": db.url,
-        "PATHWAY_DATA_DIR": str(tmp_path),
-        "PATHWAY_JWT_SECRET": "unused-by-workers-but-required-on-postgresql-0123",
-        "PATHWAY_BROKER_URL": broker,
-        "PATHWAY_SWEEP_SECONDS": "1",
-        "PATHWAY_CHANNELS": json.dumps({"coordinator": ["webhook"]}),
-        "PATHWAY_WEBHOOK_URL": httpserver.url_for("/hooks/pathway"),
-        "PATHWAY_WEBHOOK_SECRET": SECRET,
-    }
-    worker = _start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log")
-    beat = _start(["beat"], env, tmp_path / "beat.log")
+    env = worker_env(db, tmp_path, broker, PATHWAY_WEBHOOK_URL=httpserver.url_for(HOOK))
+    processes = [
+        start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log"),
+        start(["beat"], env, tmp_path / "beat.log"),
+    ]
     try:
         new_time = datetime.now(UTC) + timedelta(seconds=12)
         with api.client("ana", "coordinator") as ana:
@@ -61,10 +50,7 @@ def test_a_rescheduled_deadline_fires_at_its_new_time(
         while not arrivals and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
-        for process in (beat, worker):
-            process.terminate()
-        for process in (beat, worker):
-            process.wait(timeout=20)
+        stop(processes)
         stop_server(api)
     assert len(arrivals) == 1
     assert new_time <= arrivals[0] <= new_time + timedelta(seconds=6)

@@ -9,28 +9,26 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-import redis
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 import engine
-from tests.conftest import IN_CI, Database
-from tests.data import GOOD_PLAN, NO_RED_FLAGS
-from tests.pathway.conftest import intake
-from tests.workers.test_scheduler import ROOT, SECRET
-
-BROKER_DB = 12  # a Redis database of its own, emptied before and after each test
-HOOK = "/hooks/pathway"
+from tests.conftest import Database
+from tests.workers.conftest import (
+    HOOK,
+    cases_due_soon,
+    logs,
+    start,
+    stop,
+    wait,
+    worker_env,
+)
 
 
 @dataclass
@@ -69,115 +67,6 @@ class Receiver:
             return list(self.hits)
 
 
-@pytest.fixture
-def broker() -> Iterator[str]:
-    url = f"redis://127.0.0.1:6379/{BROKER_DB}"
-    try:
-        client = redis.Redis.from_url(url)
-        client.flushdb()
-    except redis.RedisError as exc:
-        if IN_CI:
-            pytest.fail(f"Redis is required under CI=true: {exc}")
-        pytest.skip(f"Redis not available: {exc}")
-    yield url
-    client.flushdb()
-
-
-@pytest.fixture
-def hookserver() -> Iterator[HTTPServer]:
-    """A threaded webhook server: a slow answer must not hold up the next request."""
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-def _cases_due_soon(
-    db: Database, *, seconds: float, count: int = 1, ref: str = "MRN-RESIL"
-) -> list[str]:
-    """``count`` disabling-pain cases whose 2-week referral deadline falls ``seconds`` from
-    now, each with its own patient reference."""
-    started = datetime.now(UTC) - timedelta(days=14) + timedelta(seconds=seconds)
-    clock = engine.SimulatedClock(started)
-    onset = (started - timedelta(days=7)).date().isoformat()
-    ids = []
-    with db.sessions.begin() as session:
-        engine.deploy_bundled(session, now=started)
-    for n in range(count):
-        with db.sessions.begin() as session:
-            view = engine.start_case(
-                session,
-                pathway="lumbar_radiculopathy",
-                clock=clock,
-                actor="coordinator:ana",
-                patient_ref=f"{ref}-{n}",
-                first_step_data={
-                    k: v
-                    for k, v in intake(disabling_pain=True, symptom_onset=onset).items()
-                    if k != "patient_ref"
-                },
-            )
-            for step, data in (
-                ("red_flag_screen", NO_RED_FLAGS),
-                ("conservative_plan", GOOD_PLAN),
-            ):
-                view = engine.complete_task(
-                    session,
-                    case_id=view.id,
-                    step=step,
-                    data=data,
-                    clock=clock,
-                    actor="clinician:lee",
-                )
-        ids.append(view.id)
-    return ids
-
-
-def _env(db: Database, data_dir: Path, broker: str, url: str, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "PATHWAY_DATABASE_URL": db.url,
-        "PATHWAY_DATA_DIR": str(data_dir),
-        "PATHWAY_JWT_SECRET": "unused-by-workers-but-required-on-postgresql-0123",
-        "PATHWAY_BROKER_URL": broker,
-        "PATHWAY_SWEEP_SECONDS": "1",
-        "PATHWAY_REMINDER_BACKOFF_SECONDS": "0.2",
-        "PATHWAY_REMINDER_CLAIM_TIMEOUT": "4",
-        "PATHWAY_REMINDER_SEND_TIMEOUT": "3.5",
-        "PATHWAY_CHANNELS": json.dumps({"coordinator": ["webhook"]}),
-        "PATHWAY_WEBHOOK_URL": url,
-        "PATHWAY_WEBHOOK_SECRET": SECRET,
-        "PATHWAY_PUBLIC_URL": "https://pathway.hospital.example",
-        **extra,
-    }
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    # A session of its own: the worker's pool children can be killed with it as a group.
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", *args],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        cwd=log.parent,
-        start_new_session=True,
-    )
-
-
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
 def _reminders(db: Database, case_ids: list[str]) -> list[engine.ReminderRecord]:
     records = []
     with db.sessions() as session:
@@ -185,15 +74,6 @@ def _reminders(db: Database, case_ids: list[str]) -> list[engine.ReminderRecord]
             found, _ = engine.list_reminders(session, case_id=case_id)
             records.extend(found)
     return records
-
-
-def _wait(condition: Callable[[], bool], *, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 def _settled(db: Database, case_ids: list[str], status: str) -> Callable[[], bool]:
@@ -204,27 +84,23 @@ def _settled(db: Database, case_ids: list[str], status: str) -> Callable[[], boo
     return check
 
 
-def _logs(tmp_path: Path) -> str:
-    return "".join(p.read_text(errors="replace") for p in sorted(tmp_path.glob("*.log")))[-4000:]
-
-
 def test_a_webhook_failing_three_times_is_retried_until_it_is_delivered_once(
     db: Database, tmp_path: Path, broker: str, hookserver: HTTPServer
 ) -> None:
     receiver = Receiver(answer=lambda n: 503 if n <= 3 else 200)
     hookserver.expect_request(HOOK, method="POST").respond_with_handler(receiver)
-    (case_id,) = _cases_due_soon(db, seconds=2)
-    env = _env(db, tmp_path, broker, hookserver.url_for(HOOK))
+    (case_id,) = cases_due_soon(db, seconds=2)
+    env = worker_env(db, tmp_path, broker, PATHWAY_WEBHOOK_URL=hookserver.url_for(HOOK))
     processes = [
-        _start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log"),
-        _start(["beat"], env, tmp_path / "beat.log"),
+        start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log"),
+        start(["beat"], env, tmp_path / "beat.log"),
     ]
     try:
-        done = _wait(_settled(db, [case_id], "sent"), timeout=45)
+        done = wait(_settled(db, [case_id], "sent"), timeout=45)
         time.sleep(2.5)  # more sweeps: nothing may be sent again
     finally:
-        _stop(processes)
-    assert done, _logs(tmp_path)
+        stop(processes)
+    assert done, logs(tmp_path)
     (record,) = _reminders(db, [case_id])
     assert (record.status, record.attempts, record.last_error) == ("sent", 4, None)
     hits = receiver.snapshot()
@@ -237,18 +113,24 @@ def test_a_webhook_that_stays_down_fails_the_reminder_after_max_attempts(
 ) -> None:
     receiver = Receiver(answer=lambda n: 503)
     hookserver.expect_request(HOOK, method="POST").respond_with_handler(receiver)
-    (case_id,) = _cases_due_soon(db, seconds=2)
-    env = _env(db, tmp_path, broker, hookserver.url_for(HOOK), PATHWAY_REMINDER_MAX_ATTEMPTS="3")
+    (case_id,) = cases_due_soon(db, seconds=2)
+    env = worker_env(
+        db,
+        tmp_path,
+        broker,
+        PATHWAY_WEBHOOK_URL=hookserver.url_for(HOOK),
+        PATHWAY_REMINDER_MAX_ATTEMPTS="3",
+    )
     processes = [
-        _start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log"),
-        _start(["beat"], env, tmp_path / "beat.log"),
+        start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log"),
+        start(["beat"], env, tmp_path / "beat.log"),
     ]
     try:
-        done = _wait(_settled(db, [case_id], "failed"), timeout=45)
+        done = wait(_settled(db, [case_id], "failed"), timeout=45)
         time.sleep(2.5)  # more sweeps: a failed reminder is not tried again
     finally:
-        _stop(processes)
-    assert done, _logs(tmp_path)
+        stop(processes)
+    assert done, logs(tmp_path)
     (record,) = _reminders(db, [case_id])
     assert (record.status, record.attempts) == ("failed", 3)
     assert record.last_error is not None and "503" in record.last_error
@@ -262,31 +144,35 @@ def test_two_beats_at_once_send_every_reminder_exactly_once(
 ) -> None:
     receiver = Receiver(answer=lambda n: 200)
     hookserver.expect_request(HOOK, method="POST").respond_with_handler(receiver)
-    case_ids = _cases_due_soon(db, seconds=3, count=5)
+    case_ids = cases_due_soon(db, seconds=3, count=5)
     url = hookserver.url_for(HOOK)
     # Several pool processes, so that the sweeps the two beats publish do run at once.
     processes = [
-        _start(
+        start(
             ["worker", "--concurrency", "4"],
-            _env(db, tmp_path / "worker", broker, url),
+            worker_env(db, tmp_path / "worker", broker, PATHWAY_WEBHOOK_URL=url),
             tmp_path / "worker.log",
         )
     ]
     for name in ("beat-a", "beat-b"):
         processes.append(
-            _start(["beat"], _env(db, tmp_path / name, broker, url), tmp_path / f"{name}.log")
+            start(
+                ["beat"],
+                worker_env(db, tmp_path / name, broker, PATHWAY_WEBHOOK_URL=url),
+                tmp_path / f"{name}.log",
+            )
         )
     try:
-        done = _wait(_settled(db, case_ids, "sent"), timeout=45)
+        done = wait(_settled(db, case_ids, "sent"), timeout=45)
         time.sleep(3)  # more sweeps from both beats: nothing may arrive twice
     finally:
-        _stop(processes)
-    assert done, _logs(tmp_path)
+        stop(processes)
+    assert done, logs(tmp_path)
     records = _reminders(db, case_ids)
     assert len(records) == 5
     assert all(r.attempts == 1 for r in records), [(r.id, r.attempts) for r in records]
     ids = sorted(h.webhook_id for h in receiver.snapshot())
-    assert ids == sorted(f"reminder-{r.id}" for r in records), _logs(tmp_path)
+    assert ids == sorted(f"reminder-{r.id}" for r in records), logs(tmp_path)
 
 
 def test_a_worker_killed_while_sending_is_recovered_by_the_reaper(
@@ -296,23 +182,23 @@ def test_a_worker_killed_while_sending_is_recovered_by_the_reaper(
     # soft time limit (0.8 x 3.5 s), so the send after the restart completes.
     receiver = Receiver(answer=lambda n: 200, delay=2.5)
     hookserver.expect_request(HOOK, method="POST").respond_with_handler(receiver)
-    case_ids = _cases_due_soon(db, seconds=2, count=2)
-    env = _env(db, tmp_path, broker, hookserver.url_for(HOOK))
-    worker = _start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log")
-    processes = [worker, _start(["beat"], env, tmp_path / "beat.log")]
+    case_ids = cases_due_soon(db, seconds=2, count=2)
+    env = worker_env(db, tmp_path, broker, PATHWAY_WEBHOOK_URL=hookserver.url_for(HOOK))
+    worker = start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log")
+    processes = [worker, start(["beat"], env, tmp_path / "beat.log")]
     try:
-        arrived = _wait(lambda: bool(receiver.snapshot()), timeout=45)
-        assert arrived, _logs(tmp_path)
+        arrived = wait(lambda: bool(receiver.snapshot()), timeout=45)
+        assert arrived, logs(tmp_path)
         time.sleep(0.5)  # the receiver is still answering: the send is under way
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
         first = receiver.snapshot()
-        processes.append(_start(["worker", "--concurrency", "1"], env, tmp_path / "worker-2.log"))
-        done = _wait(_settled(db, case_ids, "sent"), timeout=60)
+        processes.append(start(["worker", "--concurrency", "1"], env, tmp_path / "worker-2.log"))
+        done = wait(_settled(db, case_ids, "sent"), timeout=60)
         time.sleep(2)
     finally:
-        _stop(processes)
-    assert done, _logs(tmp_path)
+        stop(processes)
+    assert done, logs(tmp_path)
     assert len(first) == 1
     hits = receiver.snapshot()
     records = _reminders(db, case_ids)
