@@ -58,15 +58,18 @@ from .views import (
     get_case,
     timeline,
 )
+from .vocabulary import CARE_ROLES, CaseStatus, EventType, ReminderStatus, Role
 from .worklist import CasePage, CaseSummary, WorkItem, list_cases, worklist
 
 __all__ = [
     "ACTIVE",
     "CANCELLED",
+    "CARE_ROLES",
     "ENDED",
     "CaseClosed",
     "CaseNotFound",
     "CasePage",
+    "CaseStatus",
     "CaseSummary",
     "CaseView",
     "Clock",
@@ -77,6 +80,7 @@ __all__ = [
     "DefinitionNotFound",
     "DuplicateCase",
     "Event",
+    "EventType",
     "ExecutionFailed",
     "FieldError",
     "FileReport",
@@ -90,7 +94,9 @@ __all__ = [
     "ReadyTask",
     "ReminderMessage",
     "ReminderRecord",
+    "ReminderStatus",
     "ReminderView",
+    "Role",
     "ScenarioInvalid",
     "ScenarioResult",
     "Settings",
