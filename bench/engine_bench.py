@@ -32,9 +32,9 @@ from bench.seeding import clone_case
 from engine import cases as case_module
 from engine import definitions
 from engine.diagrams import BusinessRuleTask, ClockedCycle, ClockedDuration, ClockedTimeDate
-from engine.state import load_state
+from engine.runtime.state import load_state
 from engine.store import case_timers, cases, metadata
-from engine.views import script_engine
+from engine.sandbox import script_engine
 from tests.data import GOOD_PLAN as PLAN
 from tests.data import NO_RED_FLAGS as SCREEN
 

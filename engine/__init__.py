@@ -1,18 +1,45 @@
-"""The pathway engine: definitions, cases, timers, the audit log and the simulator.
+"""The pathway engine: definitions, cases, timers, reminders, the audit log and the simulator.
 
 No web, queue or command-line code lives here; the API, the workers and the CLI use only the
-names below.
+names below. The rooms behind them:
+
+    vocabulary   the domain's words (statuses, event types, roles) as StrEnums
+    errors       the error hierarchy, each carrying what a person needs to act
+    clock        the injected clock every due decision reads
+    settings     the engine's settings (database, data dir, log level)
+    store        tables, the database engine and the Alembic migrations
+    diagrams     parsing BPMN/DMN with SpiffWorkflow, timers rebound to our clock
+    steps, forms what the diagram says of each step: role, form, evidence, reminders
+    definitions  deploying and loading versions of a pathway
+    validation/  every problem of a diagram before it is deployed
+    sandbox/     the restricted runtime for code written into diagrams
+    runtime/     one advance of one case's workflow, and its versioned stored state
+    cases/       the commands that change a case, and what people read of cases
+    scheduling/  firing due timers and delivering the reminders they raise
+    scenarios    the simulator
 """
 
 import logging as _logging
 
 from .cases import (
+    CasePage,
+    CaseSummary,
+    CaseView,
+    Deadline,
+    ReadyTask,
+    ReminderView,
+    VarianceView,
+    WorkItem,
     cancel_case,
     complete_task,
     deliver_message,
+    get_case,
+    list_cases,
     replay_start,
     reschedule_deadline,
     start_case,
+    timeline,
+    worklist,
 )
 from .clock import Clock, SimulatedClock, SystemClock
 from .definitions import DefinitionInfo, deploy, deploy_bundled, latest, original_files
@@ -35,109 +62,107 @@ from .errors import (
     TaskNotReady,
     VersionConflict,
 )
-from .execution import Event
-from .reminders import ReminderMessage, ReminderRecord, list_reminders
-from .reminders import claim as claim_reminder
-from .reminders import enqueue_due as enqueue_due_reminders
-from .reminders import reap as reap_reminders
-from .reminders import record_delivery as record_reminder_delivery
+from .runtime import Event
 from .scenarios import ScenarioResult, load_scenario, run_scenario
+from .scheduling import (
+    FireReport,
+    ReminderMessage,
+    ReminderRecord,
+    fire_due,
+    list_reminders,
+    lock_due_cases,
+    next_due,
+)
+from .scheduling import claim as claim_reminder
+from .scheduling import enqueue_due as enqueue_due_reminders
+from .scheduling import reap as reap_reminders
+from .scheduling import record_delivery as record_reminder_delivery
 from .settings import Settings, SettingsInvalid, get_settings
 from .store import current_revision, make_engine, session_factory, upgrade
-from .timers import FireReport, fire_due, lock_due_cases, next_due
 from .validation import FileReport, validate_documents, validate_paths
-from .views import (
-    ACTIVE,
-    CANCELLED,
-    ENDED,
-    CaseView,
-    Deadline,
-    ReadyTask,
-    ReminderView,
-    VarianceView,
-    get_case,
-    timeline,
-)
 from .vocabulary import CARE_ROLES, CaseStatus, EventType, ReminderStatus, Role
-from .worklist import CasePage, CaseSummary, WorkItem, list_cases, worklist
 
-__all__ = [
-    "ACTIVE",
-    "CANCELLED",
+__all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
+    # the domain's words, errors and time
     "CARE_ROLES",
-    "ENDED",
+    "CaseStatus",
+    "EventType",
+    "ReminderStatus",
+    "Role",
+    "Clock",
+    "SimulatedClock",
+    "SystemClock",
+    "PathwayError",
     "CaseClosed",
     "CaseNotFound",
-    "CasePage",
-    "CaseStatus",
-    "CaseSummary",
-    "CaseView",
-    "Clock",
-    "Deadline",
     "DeadlineNotFound",
-    "DefinitionInfo",
     "DefinitionInvalid",
     "DefinitionNotFound",
     "DuplicateCase",
-    "Event",
-    "EventType",
     "ExecutionFailed",
     "FieldError",
-    "FileReport",
-    "FireReport",
     "IdempotencyKeyReused",
     "InvalidTaskData",
     "MessageNotExpected",
     "NotPermitted",
-    "PathwayError",
     "Problem",
+    "ScenarioInvalid",
+    "TaskNotReady",
+    "VersionConflict",
+    # commands: what changes a case (API)
+    "start_case",
+    "replay_start",
+    "complete_task",
+    "deliver_message",
+    "reschedule_deadline",
+    "cancel_case",
+    # queries: what people read (API)
+    "get_case",
+    "timeline",
+    "list_cases",
+    "worklist",
+    "CaseView",
     "ReadyTask",
+    "Deadline",
+    "ReminderView",
+    "VarianceView",
+    "Event",
+    "CasePage",
+    "CaseSummary",
+    "WorkItem",
+    # scheduling: due timers and reminder delivery (workers)
+    "fire_due",
+    "lock_due_cases",
+    "next_due",
+    "FireReport",
+    "enqueue_due_reminders",
+    "claim_reminder",
+    "record_reminder_delivery",
+    "reap_reminders",
+    "list_reminders",
     "ReminderMessage",
     "ReminderRecord",
-    "ReminderStatus",
-    "ReminderView",
-    "Role",
-    "ScenarioInvalid",
-    "ScenarioResult",
-    "Settings",
-    "SettingsInvalid",
-    "SimulatedClock",
-    "SystemClock",
-    "TaskNotReady",
-    "VarianceView",
-    "VersionConflict",
-    "WorkItem",
-    "cancel_case",
-    "claim_reminder",
-    "complete_task",
-    "current_revision",
-    "deliver_message",
+    # definitions: deploying and validating pathways (API, CLI)
     "deploy",
     "deploy_bundled",
-    "enqueue_due_reminders",
-    "fire_due",
-    "get_case",
-    "get_settings",
     "latest",
-    "list_cases",
-    "list_reminders",
-    "load_scenario",
-    "lock_due_cases",
-    "make_engine",
-    "next_due",
     "original_files",
-    "reap_reminders",
-    "record_reminder_delivery",
-    "replay_start",
-    "reschedule_deadline",
-    "run_scenario",
-    "session_factory",
-    "start_case",
-    "timeline",
-    "upgrade",
+    "DefinitionInfo",
     "validate_documents",
     "validate_paths",
-    "worklist",
+    "FileReport",
+    # the simulator (CLI, tests)
+    "load_scenario",
+    "run_scenario",
+    "ScenarioResult",
+    # the database and settings (API, workers, CLI, tests)
+    "make_engine",
+    "session_factory",
+    "upgrade",
+    "current_revision",
+    "Settings",
+    "SettingsInvalid",
+    "get_settings",
 ]
 
 # SpiffWorkflow puts task data (patient data) into its log records at DEBUG: never let it.

@@ -23,7 +23,7 @@ from .diagrams import ParsedPathway, build_specs, parse_xml
 from .errors import DefinitionInvalid, DefinitionNotFound, Problem
 from .steps import Step, read_steps
 from .store import definition_files, definitions
-from .validation import validate_documents
+from .validation.documents import validate_documents
 
 log = logging.getLogger(__name__)
 

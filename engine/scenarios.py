@@ -16,23 +16,15 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.orm import Session
 
-from .cases import complete_task, deliver_message, start_case
+from .cases import complete_task, deliver_message, get_case, start_case, timeline
 from .clock import SimulatedClock
 from .definitions import BUNDLED_DIR, deploy
 from .errors import PathwayError, ScenarioInvalid
+from .scheduling import fire_due, next_due
 from .store import make_engine, metadata, session_factory
-from .timers import fire_due, next_due
-from .views import get_case, timeline
+from .vocabulary import SIMULATED_EVENTS, EventType
 
-TIMELINE_TYPES = (
-    "task_ready",
-    "task_completed",
-    "timer_fired",
-    "reminder",
-    "message",
-    "variance",
-    "case_ended",
-)
+TIMELINE_TYPES = SIMULATED_EVENTS
 
 
 class ScenarioStep(BaseModel):
@@ -138,20 +130,20 @@ def _timeline(session: Session, case_id: str, *, start: datetime) -> list[dict[s
             "day": _day(event.at, start),
             "type": event.type,
         }
-        if event.type in ("task_ready", "task_completed"):
+        if event.type in (EventType.TASK_READY, EventType.TASK_COMPLETED):
             item["task"] = event.step
-        elif event.type == "timer_fired":
+        elif event.type == EventType.TIMER_FIRED:
             item["timer"] = event.step
             if event.detail.get("deadline"):
                 item["deadline"] = event.detail["deadline"]
-        elif event.type == "reminder":
+        elif event.type == EventType.REMINDER:
             item["reminder"] = event.detail["reminder"]
-        elif event.type == "variance":
+        elif event.type == EventType.VARIANCE:
             item["variance"] = event.detail["variance"]
             item["task"] = event.step
-        elif event.type == "message":
+        elif event.type == EventType.MESSAGE:
             item["message"] = event.detail.get("message")
-        elif event.type == "case_ended":
+        elif event.type == EventType.CASE_ENDED:
             item["end"] = event.detail.get("end")
         if event.actor:
             item["by"] = event.actor
@@ -219,7 +211,7 @@ def run_scenario(
         "end": view.end,
         "ready_tasks": [t.id for t in view.ready_tasks],
         # The simulator delivers each reminder the moment it is raised.
-        "reminders_sent": [e["reminder"] for e in events if e["type"] == "reminder"],
+        "reminders_sent": [e["reminder"] for e in events if e["type"] == EventType.REMINDER],
         "variances": [v.code for v in view.variances],
         "escalated": view.escalated,
     }

@@ -27,8 +27,9 @@ from lxml import etree
 from .diagrams import BPMN_NS, CAMUNDA_NS
 from .errors import Problem
 from .forms import CONSTRAINTS, FIELD_TYPES, Form, FormField
+from .vocabulary import Role
 
-ROLES = ("coordinator", "clinician", "modeler", "admin")
+ROLES = tuple(Role)
 _B = f"{{{BPMN_NS}}}"
 _C = f"{{{CAMUNDA_NS}}}"
 _VARIANCE = "pathway.variance."
@@ -86,6 +87,11 @@ class Step:
     within: tuple[str, ...] = ()
     interrupts: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def roles(self) -> tuple[Role, ...]:
+        """The roles that may do the step (the diagram writes them comma-separated)."""
+        return tuple(Role(r.strip()) for r in (self.role or "").split(",") if r.strip())
 
 
 def _text(node: etree._Element | None) -> str | None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -126,6 +127,24 @@ case_tasks = Table(
     Column("due_at", UTCDateTime, nullable=True),
     Column("ready_at", UTCDateTime, nullable=False),
     Index("ix_case_tasks_worklist", "urgent", "due_at"),
+    UniqueConstraint("case_id", "task_id", name="uq_case_tasks_case_id_task_id"),
+)
+
+# The roles that may do a ready step, one row each, so that a worklist matches a role exactly.
+# They go with their step's row (``case_tasks.role`` keeps the diagram's text for display).
+case_task_roles = Table(
+    "case_task_roles",
+    metadata,
+    Column("case_id", String(36), primary_key=True),
+    Column("task_id", String(36), primary_key=True),
+    Column("role", String(32), primary_key=True),
+    ForeignKeyConstraint(
+        ["case_id", "task_id"],
+        ["case_tasks.case_id", "case_tasks.task_id"],
+        name="fk_case_task_roles_case_tasks",
+        ondelete="CASCADE",
+    ),
+    Index("ix_case_task_roles_role", "role", "case_id"),
 )
 
 idempotency_keys = Table(

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from engine.reminders import ReminderMessage
+from engine import ReminderMessage
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 
-from engine import expressions
-from engine.expressions import (
+from engine.sandbox import expressions
+from engine.sandbox.expressions import (
     ExpressionFailed,
     ExpressionRejected,
     SandboxEnvironment,

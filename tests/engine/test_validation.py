@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-import engine.diagram_checks as diagram_checks
+import engine.validation.bpmn as diagram_checks
 from engine.errors import Problem
 from engine.validation import FileReport, validate_documents, validate_paths
 

@@ -17,7 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from pytest_httpserver import HTTPServer
 
-from engine.reminders import ReminderMessage
+from engine import ReminderMessage
 from tests.api.conftest import free_port
 from tests.workers.conftest import SECRET, Collector, verify
 from workers import notifiers

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
-from .diagram_problems import code_problem, find_by_id, label, local, problem, text_of
-from .diagrams import PathwayParser
-from .errors import Problem
-from .spiff_refusals import clean_message, crash_problem
+from ..diagrams import PathwayParser
+from ..errors import Problem
+from .problems import code_problem, find_by_id, label, local, problem, text_of
+from .spiff import clean_message, crash_problem
 
 _HIT_POLICIES = ("UNIQUE", "COLLECT")
 _NEED_IDS = ("rule", "inputEntry", "outputEntry")

@@ -19,10 +19,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .cases import advance
-from .clock import SimulatedClock
-from .errors import PathwayError
-from .store import case_timers, cases
+from ..cases import advance
+from ..clock import SimulatedClock
+from ..errors import PathwayError
+from ..store import case_timers, cases
 
 log = logging.getLogger(__name__)
 
@@ -91,5 +91,5 @@ def fire_due(
             continue
         savepoint.commit()
         report.cases.append(case_id)
-        report.reminders.extend((case_id, r.kind) for r in run.reminders)
+        report.reminders.extend((case_id, r.kind) for r in run.journal.reminders)
     return report

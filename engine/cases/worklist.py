@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from .store import case_tasks, cases
-from .views import ACTIVE
+from ..store import case_task_roles, case_tasks, cases
+from ..vocabulary import CaseStatus, Role
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,7 @@ def worklist(
     query = (
         select(case_tasks, cases.c.patient_ref, cases.c.pathway)
         .join(cases, cases.c.id == case_tasks.c.case_id)
-        .where(cases.c.status == ACTIVE)
+        .where(cases.c.status == CaseStatus.ACTIVE)
         .order_by(
             case_tasks.c.urgent.desc(),
             case((overdue, 0), else_=1),
@@ -132,14 +131,13 @@ def worklist(
         )
         .limit(limit)
     )
-    if roles is not None and "admin" not in roles:
-        allowed: list[Any] = [case_tasks.c.role.is_(None)]
-        for role in sorted(roles):
-            allowed.append(case_tasks.c.role == role)
-            allowed.append(case_tasks.c.role.like(f"{role},%"))
-            allowed.append(case_tasks.c.role.like(f"%,{role}"))
-            allowed.append(case_tasks.c.role.like(f"%,{role},%"))
-        query = query.where(or_(*allowed))
+    if roles is not None and Role.ADMIN not in roles:
+        mine = exists().where(
+            case_task_roles.c.case_id == case_tasks.c.case_id,
+            case_task_roles.c.task_id == case_tasks.c.task_id,
+            case_task_roles.c.role.in_(sorted(roles)),
+        )
+        query = query.where(or_(case_tasks.c.role.is_(None), mine))
     return [
         WorkItem(
             case_id=r.case_id,

@@ -14,9 +14,9 @@ import re
 
 from lxml import etree
 
-from .diagrams import BPMN_NS
-from .errors import Problem
-from .expressions import ExpressionRejected, check_expression, check_script
+from ..diagrams import BPMN_NS
+from ..errors import Problem
+from ..sandbox.expressions import ExpressionRejected, check_expression, check_script
 
 _B = f"{{{BPMN_NS}}}"
 FLOW_NODES = frozenset(

@@ -1,31 +1,24 @@
-"""Running a case's workflow one advance at a time, and recording what happened.
+"""Running a case's workflow one advance at a time.
 
 A ``CaseRun`` wraps one loaded workflow for one transaction: it completes a step, delivers a
 message or fires due timers, runs SpiffWorkflow's engine steps until nothing more is ready,
-and collects the audit events, reminders, variances and the end it saw on the way.
+and notes in its journal the audit events, reminders, variances and the end it saw on the way.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import expressions
-from .clock import Clock
-from .definitions import Pathway
-from .diagrams import due_time
-from .errors import (
+from ..clock import Clock
+from ..definitions import Pathway
+from ..errors import (
     DeadlineNotFound,
     ExecutionFailed,
     FieldError,
@@ -34,94 +27,19 @@ from .errors import (
     NotPermitted,
     TaskNotReady,
 )
-from .forms import Form, validate
-from .steps import Step
+from ..forms import Form, validate
+from ..sandbox import expressions
+from ..steps import Step
+from ..vocabulary import EventType, Role
+from .records import Journal
+from .tree import TaskTree, due_of, timer_definition, timer_step
 
 log = logging.getLogger(__name__)
 
 _MAX_ROUNDS = 200
 
 
-@dataclass
-class Event:
-    """One entry of a case's audit log."""
-
-    type: str
-    at: datetime
-    step: str | None = None
-    actor: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-    evidence: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class RaisedReminder:
-    """A reminder the pathway raised during a run."""
-
-    kind: str
-    step: str
-    recipients: tuple[str, ...]
-    due_at: datetime
-    escalate: bool
-
-
-@dataclass(frozen=True)
-class RaisedVariance:
-    """A variance detected during a run."""
-
-    code: str
-    step: str
-    rule: str | None
-    evidence: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ReadyStep:
-    """A step a person can complete now, with what makes it urgent or due."""
-
-    task_id: str
-    step_id: str
-    step: Step | None
-    urgent: bool
-    due_at: datetime | None
-
-
-@dataclass(frozen=True)
-class WaitingTimer:
-    """A timer the workflow is waiting on."""
-
-    task_id: str
-    step: str
-    deadline: str | None
-    due_at: datetime
-
-
-def _timer_definition(spec: Any) -> TimerEventDefinition | None:
-    definition = getattr(spec, "event_definition", None)
-    if isinstance(definition, TimerEventDefinition):
-        return definition
-    if isinstance(definition, MultipleEventDefinition):
-        for inner in definition.event_definitions:
-            if isinstance(inner, TimerEventDefinition):
-                return inner
-    return None
-
-
-def _timer_step(spec: Any, pathway: Pathway) -> str | None:
-    """The diagram element a waiting timer belongs to (an event gateway's timer branch)."""
-    if isinstance(getattr(spec, "event_definition", None), MultipleEventDefinition):
-        for output in spec.outputs:
-            step = pathway.step(output.bpmn_id)
-            if step is not None and step.timer:
-                return step.id
-    return str(spec.bpmn_id) if spec.bpmn_id else None
-
-
-def _due_of(task: Any) -> datetime | None:
-    return due_time(task.internal_data.get("event_value"))
-
-
-class CaseRun:
+class CaseRun(TaskTree):
     """One advance of one case's workflow."""
 
     def __init__(
@@ -132,179 +50,36 @@ class CaseRun:
         pathway: Pathway,
         clock: Clock,
         actor: str | None,
-        raised_kinds: set[str] | None = None,
-        recorded_variances: set[tuple[str, str]] | None = None,
+        memo: dict[str, Any] | None = None,
         roles: frozenset[str] | None = None,
         patient_ref: str | None = None,
     ) -> None:
+        super().__init__(workflow=workflow, pathway=pathway)
         self.case_id = case_id
         self.roles = roles
         self.case_patient_ref = patient_ref
-        self._raised_kinds = set(raised_kinds or ())
-        self._recorded_variances = set(recorded_variances or ())
-        self.workflow = workflow
-        self.pathway = pathway
         self.clock = clock
         self.actor = actor
-        self.events: list[Event] = []
-        self.reminders: list[RaisedReminder] = []
-        self.variances: list[RaisedVariance] = []
+        self.journal = Journal(clock=clock, memo=memo)
         self.end: str | None = None
         self.patient_ref: str | None = None
         self.interrupted: str | None = None
         self._last_end: str | None = None
-        self._snapshot: tuple[list[Any], list[Any]] | None = None
-        self._changed()
         self._completed_in_round = 0
         self.ready_steps_before = self.ready_steps()
         self._announced = {r.task_id for r in self.ready_steps_before}
         self.timers_before = set(self._timer_keys())
 
-    # -- reading -------------------------------------------------------------------------
-
-    def _scan(self) -> tuple[list[Any], list[Any]]:
-        """One walk of the task tree: the ready people's steps and the waiting tasks."""
-        if self._snapshot is None:
-            ready, waiting = [], []
-            for task in self.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
-                if task.state == TaskState.READY:
-                    if task.task_spec.manual:
-                        ready.append(task)
-                else:
-                    waiting.append(task)
-            self._snapshot = (ready, waiting)
-        return self._snapshot
-
-    def _changed(self) -> None:
-        self._snapshot = None
-        self._ready_steps: list[ReadyStep] | None = None
-        self._timers: list[WaitingTimer] | None = None
-
-    def ready_tasks(self) -> list[Any]:
-        """Return the steps a person can complete now, in diagram order."""
-        return list(self._scan()[0])
-
-    def _timer_keys(self) -> list[tuple[str, str, datetime]]:
-        return [(t.task_id, t.step, t.due_at) for t in self.waiting_timers()]
-
-    def memo(self) -> dict[str, Any]:
-        """What the engine keeps beside the workflow state: the reminder kinds already raised
-        and the variances already recorded (so neither needs a query on the next advance)."""
-        return {
-            "reminders": sorted(self._raised_kinds),
-            "variances": sorted([code, step] for code, step in self._recorded_variances),
-        }
-
     def timers_changed(self) -> bool:
         """Tell whether the waiting timers differ from when the case was loaded."""
         return set(self._timer_keys()) != self.timers_before
 
-    def ready_step_ids(self) -> list[str]:
-        """Return the ids of the ready steps."""
-        return [str(t.task_spec.bpmn_id) for t in self.ready_tasks()]
-
-    def ready_steps(self) -> list[ReadyStep]:
-        """Return the ready steps with their urgency and the deadline they are due by."""
-        if self._ready_steps is not None:
-            return list(self._ready_steps)
-        out = []
-        for task in self.ready_tasks():
-            step_id = str(task.task_spec.bpmn_id)
-            step = self.pathway.step(step_id)
-            urgent = step is not None and (
-                step.urgent
-                or any(getattr(self.pathway.step(w), "urgent", False) for w in step.within)
-            )
-            dues = self._guarding_dues(task)
-            out.append(ReadyStep(str(task.id), step_id, step, urgent, min(dues) if dues else None))
-        self._ready_steps = out
-        return list(out)
-
-    def _is_timer(self, task: Any) -> bool:
-        step = self.pathway.step(task.task_spec.bpmn_id)
-        return step is not None and step.timer
-
-    def _guarding_dues(self, task: Any) -> list[datetime]:
-        """Due times of the deadlines that guard a step: timers on its boundary or on an
-        enclosing sub-process's boundary, and the timer that made it ready."""
-        dues = []
-        node = task
-        while node is not None:
-            parent = node.parent
-            if parent is not None and isinstance(parent.task_spec, BoundaryEventSplit):
-                for sibling in parent.children:
-                    if sibling is not node and self._is_timer(sibling):
-                        due = _due_of(sibling)
-                        if due is not None:
-                            dues.append(due)
-            workflow = node.workflow
-            if workflow is self.workflow or workflow.parent_task_id is None:
-                break
-            node = self.workflow.get_task_from_id(workflow.parent_task_id)
-        ancestor = task.parent
-        for _ in range(3):
-            if ancestor is None:
-                break
-            if self._is_timer(ancestor):
-                due = _due_of(ancestor) or (_due_of(ancestor.parent) if ancestor.parent else None)
-                if due is not None:
-                    dues.append(due)
-                break
-            ancestor = ancestor.parent
-        return dues
-
-    def waiting_timers(self) -> list[WaitingTimer]:
-        """Return every timer the workflow waits on, with its due time."""
-        if self._timers is not None:
-            return list(self._timers)
-        timers = []
-        for task in self._scan()[1]:
-            if _timer_definition(task.task_spec) is None:
-                continue
-            due = _due_of(task)
-            step = _timer_step(task.task_spec, self.pathway)
-            if due is None or step is None:
-                continue
-            info = self.pathway.step(step)
-            timers.append(WaitingTimer(str(task.id), step, info.deadline if info else None, due))
-        self._timers = timers
-        return list(timers)
-
-    def waiting_messages(self) -> list[tuple[Any, str]]:
-        """Return the waiting message catch tasks with their message names."""
-        found = []
-        for task in self._scan()[1]:
-            definition = getattr(task.task_spec, "event_definition", None)
-            if isinstance(definition, MessageEventDefinition):
-                found.append((task, str(definition.name)))
-        return found
-
     # -- acting --------------------------------------------------------------------------
-
-    def _event(
-        self,
-        type_: str,
-        step: Step | None,
-        *,
-        step_id: str | None = None,
-        actor: str | None = None,
-        **detail: Any,
-    ) -> Event:
-        event = Event(
-            type=type_,
-            at=self.clock.now(),
-            step=step.id if step else step_id,
-            actor=actor,
-            detail=detail,
-            evidence=step.evidence.describe() if step else None,
-        )
-        self.events.append(event)
-        return event
 
     def start(self) -> None:
         """Run a new workflow up to its first waiting steps."""
-        self._event(
-            "case_started",
+        self.journal.event(
+            EventType.CASE_STARTED,
             None,
             actor=self.actor,
             pathway=self.pathway.info.pathway,
@@ -344,7 +119,9 @@ class CaseRun:
             task.run()
         except SpiffWorkflowException as exc:
             raise ExecutionFailed(self.case_id, step_id, _reason(exc)) from None
-        self._event("task_completed", step, actor=self.actor, fields=sorted(accepted))
+        self.journal.event(
+            EventType.TASK_COMPLETED, step, actor=self.actor, fields=sorted(accepted)
+        )
         if step:
             self._check_variances(step, task.data)
         self.run_engine()
@@ -370,7 +147,9 @@ class CaseRun:
             raise ExecutionFailed(self.case_id, task.task_spec.bpmn_id, _reason(exc)) from None
         self.interrupted = step.interrupts if step else None
         reported = sorted(k for k, v in payload.items() if v is True)
-        event = self._event("message", step, actor=self.actor, message=message, reported=reported)
+        event = self.journal.event(
+            EventType.MESSAGE, step, actor=self.actor, message=message, reported=reported
+        )
         self.run_engine()
         cancelled = before - {t.step for t in self.waiting_timers()}
         if cancelled:
@@ -400,7 +179,7 @@ class CaseRun:
         return accepted
 
     def _check_permitted(self, step: Step | None, what: str) -> None:
-        if self.roles is None or "admin" in self.roles:
+        if self.roles is None or Role.ADMIN in self.roles:
             return
         allowed = {r.strip() for r in (step.role or "").split(",") if r.strip()} if step else set()
         if allowed and not allowed & self.roles:
@@ -410,9 +189,9 @@ class CaseRun:
         """Move the waiting timer(s) of a deadline to a new due time, with the reason."""
         moved = []
         for task in self.workflow.get_tasks(state=TaskState.WAITING):
-            if _timer_definition(task.task_spec) is None:
+            if timer_definition(task.task_spec) is None:
                 continue
-            step = self.pathway.step(_timer_step(task.task_spec, self.pathway))
+            step = self.pathway.step(timer_step(task.task_spec, self.pathway))
             if step is None or kind not in (step.deadline, step.id):
                 continue
             value = task.internal_data.get("event_value")
@@ -428,8 +207,8 @@ class CaseRun:
                 self.case_id, kind, sorted({t.deadline or t.step for t in self.waiting_timers()})
             )
         for step, previous in moved:
-            self._event(
-                "deadline_rescheduled",
+            self.journal.event(
+                EventType.DEADLINE_RESCHEDULED,
                 step,
                 actor=self.actor,
                 deadline=kind,
@@ -447,7 +226,7 @@ class CaseRun:
         """Cancel the workflow and record why."""
         self._changed()
         self.workflow.cancel()
-        self._event("case_cancelled", None, actor=self.actor, reason=reason)
+        self.journal.event(EventType.CASE_CANCELLED, None, actor=self.actor, reason=reason)
 
     def run_engine(self) -> None:
         """Run engine steps and due timers until only people's steps and waits remain."""
@@ -484,9 +263,12 @@ class CaseRun:
         spec = task.task_spec
         step = self.pathway.step(spec.bpmn_id)
         if step is not None and step.timer:
-            due = _due_of(task) or (_due_of(task.parent) if task.parent else None)
-            self._event(
-                "timer_fired", step, deadline=step.deadline, due_at=due.isoformat() if due else None
+            due = due_of(task) or (due_of(task.parent) if task.parent else None)
+            self.journal.event(
+                EventType.TIMER_FIRED,
+                step,
+                deadline=step.deadline,
+                due_at=due.isoformat() if due else None,
             )
         if step is not None and step.reminder is not None:
             self._raise_reminder(task, step)
@@ -494,30 +276,16 @@ class CaseRun:
             self._last_end = str(spec.bpmn_id)
 
     def _raise_reminder(self, task: Any, step: Step) -> None:
-        assert step.reminder is not None
         due = None
         ancestor = task
         for _ in range(12):
             if ancestor is None:
                 break
-            due = _due_of(ancestor)
+            due = due_of(ancestor)
             if due is not None:
                 break
             ancestor = ancestor.parent
-        rule = step.reminder
-        if rule.kind in self._raised_kinds:
-            return  # at most once per case and kind
-        self._raised_kinds.add(rule.kind)
-        due = due or self.clock.now()
-        self.reminders.append(RaisedReminder(rule.kind, step.id, rule.to, due, rule.escalate))
-        self._event(
-            "reminder",
-            step,
-            reminder=rule.kind,
-            to=list(rule.to),
-            due_at=due.isoformat(),
-            escalate=rule.escalate,
-        )
+        self.journal.reminder(step, due_at=due or self.clock.now())
 
     def _check_variances(self, step: Step, data: dict[str, Any]) -> None:
         for rule in step.variances:
@@ -527,28 +295,26 @@ class CaseRun:
                 raise ExecutionFailed(
                     self.case_id, step.id, f"variance rule {rule.code}: {exc.reason}"
                 ) from None
-            if hit and (rule.code, step.id) not in self._recorded_variances:
-                self._recorded_variances.add((rule.code, step.id))
-                self.variances.append(
-                    RaisedVariance(rule.code, step.id, rule.rule, step.evidence.describe())
-                )
-                self._event("variance", step, variance=rule.code, rule=rule.rule)
+            if hit:
+                self.journal.variance(step, code=rule.code, rule=rule.rule)
 
     def _finish(self) -> None:
         self._changed()
         now_ready = self.ready_tasks()
         for task in now_ready:
             if str(task.id) not in self._announced:
-                self._event(
-                    "task_ready",
+                self.journal.event(
+                    EventType.TASK_READY,
                     self.pathway.step(task.task_spec.bpmn_id),
                     step_id=task.task_spec.bpmn_id,
                 )
         self._announced = {str(t.id) for t in now_ready}
-        if self.workflow.is_completed() and not any(e.type == "case_ended" for e in self.events):
+        if self.workflow.is_completed() and not self.journal.has(EventType.CASE_ENDED):
             # The case's end is the top-level end event that completed the workflow.
             self.end = self._last_end
-            self._event("case_ended", self.pathway.step(self.end), step_id=self.end, end=self.end)
+            self.journal.event(
+                EventType.CASE_ENDED, self.pathway.step(self.end), step_id=self.end, end=self.end
+            )
 
     def _today(self) -> date:
         return self.clock.now().date()

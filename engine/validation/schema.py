@@ -15,9 +15,9 @@ import threading
 from lxml import etree
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 
-from .diagram_problems import problem
-from .diagrams import BPMN_NS, CAMUNDA_NS
-from .errors import Problem
+from ..diagrams import BPMN_NS, CAMUNDA_NS
+from ..errors import Problem
+from .problems import problem
 
 _XS = "{http://www.w3.org/2001/XMLSchema}"
 _MAX_ROUNDS = 200

@@ -7,8 +7,8 @@ through guarded attribute/item access and size caps, and is stopped after a wall
 This module holds the sandbox's entry points (``evaluate``, ``execute``, ``check_expression``,
 ``check_script``), their errors, the compile cache, and the SpiffWorkflow adapter
 (``SandboxEnvironment``, ``SandboxScriptEngine``). The rules live beside it:
-``sandbox_policy`` (what may be written, checked at compile time), ``sandbox_guards`` (run-time
-guards and limits) and ``sandbox_builtins`` (the helpers listed below).
+``policy`` (what may be written, checked at compile time), ``guards`` (run-time
+guards and limits) and ``builtins`` (the helpers listed below).
 
 What diagram code can use
 -------------------------
@@ -67,8 +67,8 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import (  # type: ignor
     BasePythonScriptEngineEnvironment,
 )
 
-from .sandbox_builtins import BUILTINS
-from .sandbox_guards import (
+from .builtins import BUILTINS
+from .guards import (
     BUDGET,
     CONTAINERS,
     GUARD_HOOKS,
@@ -77,8 +77,8 @@ from .sandbox_guards import (
     bounded,
     current_run,
 )
-from .sandbox_policy import Checker as _Checker  # _compile looks it up here; tests swap it
-from .sandbox_policy import Policy, Reject
+from .policy import Checker as _Checker  # _compile looks it up here; tests swap it
+from .policy import Policy, Reject
 
 log = logging.getLogger(__name__)
 
@@ -314,3 +314,8 @@ def check_expression(source: str) -> None:
 def check_script(source: str) -> None:
     """Validate a script without running it; raise ExpressionRejected if it is not allowed."""
     _code(source, "exec")
+
+
+def script_engine(clock: Clock) -> SandboxScriptEngine:
+    """Return the sandboxed script engine bound to a clock."""
+    return SandboxScriptEngine(clock=clock)

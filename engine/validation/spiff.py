@@ -14,8 +14,8 @@ from types import TracebackType
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
-from .diagram_problems import find_by_id, label, problem
-from .errors import Problem
+from ..errors import Problem
+from .problems import find_by_id, label, problem
 
 _ENGINE_MESSAGES: tuple[tuple[str, str, str], ...] = (
     (

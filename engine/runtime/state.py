@@ -1,8 +1,15 @@
-"""A case's workflow state, stored without its spec.
+"""A case's workflow state, stored without its spec, in a format that carries its version.
 
 SpiffWorkflow's JSON embeds the whole spec (about half its size). Each definition version is
 stored once, so a case keeps only its task tree, compressed, and is restored against the
 definition's already-parsed spec.
+
+The stored document says which format it is in (``format``, our number) and which
+SpiffWorkflow serializer wrote its task tree (``spiff``). Loading brings an older document
+forward through ``MIGRATIONS``, one format at a time, and then through SpiffWorkflow's own
+migrations when its serializer has moved on, as ``BpmnWorkflowSerializer.migrate`` does for
+its full documents. So neither a new engine nor a SpiffWorkflow upgrade strands a stored case.
+A state from a *newer* format than this engine knows is refused.
 """
 
 from __future__ import annotations
@@ -20,11 +27,16 @@ from SpiffWorkflow.bpmn.serializer.default.event_definition import (
 )
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
-from SpiffWorkflow.bpmn.serializer.workflow import VERSION
+from SpiffWorkflow.bpmn.serializer.migration.version_migration import (
+    MIGRATIONS as SPIFF_MIGRATIONS,
+)
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_VERSION
 
-from .diagrams import ClockedCycle, ClockedDuration, ClockedTimeDate, ParsedPathway
+from ..diagrams import ClockedCycle, ClockedDuration, ClockedTimeDate, ParsedPathway
 
-FORMAT = f"pathway-1/spiff-{VERSION}"
+FORMAT = 2
+"""The format ``dump_state`` writes. Raise it, and add a step to ``MIGRATIONS``, whenever
+what is stored changes shape."""
 _STRICT = (
     orjson.OPT_PASSTHROUGH_DATETIME
     | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -63,13 +75,66 @@ _encoder = create_encoder(_registry, None)
 
 
 class StateFormatError(ValueError):
-    """Stored state was written by an incompatible version of the engine."""
+    """Stored state cannot be read by this engine (a newer format, or an unknown one)."""
+
+
+def _from_format_1(dct: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 named its SpiffWorkflow serializer inside one string, ``pathway-1/spiff-1.5``;
+    format 2 keeps our number and SpiffWorkflow's version apart."""
+    marker = str(dct.pop("format", ""))
+    prefix = "pathway-1/spiff-"
+    if not marker.startswith(prefix):
+        raise StateFormatError(f"case state in an unknown format {marker!r}")
+    dct["format"], dct["spiff"] = 2, marker[len(prefix) :]
+    return dct
+
+
+MIGRATIONS: dict[int, Any] = {1: _from_format_1}
+"""Format n to n + 1, applied in turn on load."""
+
+
+def _format_of(dct: dict[str, Any]) -> int:
+    found = dct.get("format")
+    if isinstance(found, int):
+        return found
+    if isinstance(found, str) and found.startswith("pathway-1/"):
+        return 1
+    raise StateFormatError(f"case state in an unknown format {found!r}")
+
+
+def migrate(dct: dict[str, Any]) -> dict[str, Any]:
+    """Bring a stored state document to the current format and SpiffWorkflow serializer."""
+    found = _format_of(dct)
+    if found > FORMAT:
+        raise StateFormatError(
+            f"case state is in format {found}, newer than this engine reads ({FORMAT}): "
+            "upgrade Pathway"
+        )
+    while found < FORMAT:
+        dct = MIGRATIONS[found](dct)
+        found = _format_of(dct)
+    spiff = dct.get("spiff")
+    if spiff != SPIFF_VERSION:
+        # SpiffWorkflow's own upgrade, as its serializer's ``migrate`` runs it on a full
+        # document: the table's entry for the old version rewrites the task tree in place
+        # (steps that touch specs find none here: the spec is the definition's, parsed anew).
+        upgrade = SPIFF_MIGRATIONS.get(spiff)
+        if upgrade is None:
+            raise StateFormatError(
+                f"case state's task tree was written by SpiffWorkflow serializer {spiff!r}, "
+                f"which this SpiffWorkflow ({SPIFF_VERSION}) cannot migrate"
+            )
+        upgrade(dct)
+        dct.pop("VERSION", None)
+        dct["spiff"] = SPIFF_VERSION
+    return dct
 
 
 def dump_state(workflow: BpmnWorkflow, memo: dict[str, Any] | None = None) -> bytes:
     """Serialize a workflow's instance state (no spec) and the engine's memo, compressed."""
     dct = _converter.to_dict(workflow)
     dct["format"] = FORMAT
+    dct["spiff"] = SPIFF_VERSION
     if memo is not None:
         dct["memo"] = memo
     try:
@@ -81,7 +146,8 @@ def dump_state(workflow: BpmnWorkflow, memo: dict[str, Any] | None = None) -> by
         _registry._encoder_mode = True
         try:
             text = json.dumps(
-                _converter.to_dict(workflow) | {"format": FORMAT, "memo": memo},
+                _converter.to_dict(workflow)
+                | {"format": FORMAT, "spiff": SPIFF_VERSION, "memo": memo},
                 cls=_encoder,
                 separators=(",", ":"),
             ).encode()
@@ -100,9 +166,9 @@ def load_state_and_memo(
 ) -> tuple[BpmnWorkflow, dict[str, Any] | None]:
     """Restore a workflow and the memo the engine stored beside it (None in older states)."""
     dct = orjson.loads(zlib.decompress(blob))
+    if dct.get("format") != FORMAT or dct.get("spiff") != SPIFF_VERSION:
+        dct = migrate(dct)
     memo = dct.pop("memo", None)
-    found = dct.pop("format", None)
-    if found != FORMAT:
-        raise StateFormatError(f"case state is in format {found!r}, this engine reads {FORMAT}")
+    del dct["format"], dct["spiff"]
     workflow: BpmnWorkflow = _converter.restore(dct, parsed=parsed, script_engine=script_engine)
     return workflow, memo

@@ -11,15 +11,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import definitions
-from .clock import Clock
-from .errors import CaseNotFound
-from .execution import Event, ReadyStep, WaitingTimer
-from .expressions import SandboxScriptEngine
-from .state import load_state
-from .store import case_events, case_timers, cases, reminders, variances
-
-ACTIVE, ENDED, CANCELLED = "active", "ended", "cancelled"
+from .. import definitions
+from ..clock import Clock
+from ..errors import CaseNotFound
+from ..runtime import CaseRun, Event, ReadyStep, WaitingTimer, load_state
+from ..sandbox import script_engine
+from ..store import case_events, case_timers, cases, reminders, variances
+from ..vocabulary import CaseStatus, EventType, ReminderStatus
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ class ReminderView:
     recipients: list[str]
     due_at: datetime
     raised_at: datetime
-    status: str
+    status: ReminderStatus
     attempts: int = 0
     sent_at: datetime | None = None
     last_error: str | None = None
@@ -81,7 +79,7 @@ class CaseView:
     pathway: str
     definition_version: int
     patient_ref: str | None
-    status: str
+    status: CaseStatus
     version: int
     escalated: bool
     end: str | None
@@ -92,11 +90,6 @@ class CaseView:
     created_at: datetime
     updated_at: datetime
     cancel_reason: str | None
-
-
-def script_engine(clock: Clock) -> SandboxScriptEngine:
-    """Return the sandboxed script engine bound to a clock."""
-    return SandboxScriptEngine(clock=clock)
 
 
 def ready_task(ready: ReadyStep, *, now: datetime) -> ReadyTask:
@@ -148,7 +141,7 @@ def build_view(
                 list(r.recipients),
                 r.due_at,
                 r.raised_at,
-                r.status,
+                ReminderStatus(r.status),
                 r.attempts,
                 r.sent_at,
                 r.last_error,
@@ -170,7 +163,7 @@ def build_view(
         pathway=row["pathway"],
         definition_version=version,
         patient_ref=row["patient_ref"],
-        status=row["status"],
+        status=CaseStatus(row["status"]),
         version=row["version"],
         escalated=row["escalated"],
         end=row["end_event"],
@@ -193,12 +186,10 @@ def _row(session: Session, case_id: str) -> Any:
 
 def get_case(session: Session, case_id: str, *, clock: Clock) -> CaseView:
     """Read a case: status, version, ready steps, deadlines, reminders, variances, end."""
-    from .execution import CaseRun
-
     row = _row(session, case_id)
     loaded = definitions.load(session, row.definition_id)
     ready: list[ReadyStep] = []
-    if row.status == ACTIVE:
+    if row.status == CaseStatus.ACTIVE:
         workflow = load_state(row.state, parsed=loaded.parsed, script_engine=script_engine(clock))
         run = CaseRun(case_id=case_id, workflow=workflow, pathway=loaded, clock=clock, actor=None)
         ready = run.ready_steps()
@@ -210,7 +201,12 @@ def timeline(session: Session, case_id: str) -> list[Event]:
     _row(session, case_id)
     return [
         Event(
-            type=e.type, at=e.at, step=e.step, actor=e.actor, detail=e.detail, evidence=e.evidence
+            type=EventType(e.type),
+            at=e.at,
+            step=e.step,
+            actor=e.actor,
+            detail=e.detail,
+            evidence=e.evidence,
         )
         for e in session.execute(
             select(case_events).where(case_events.c.case_id == case_id).order_by(case_events.c.id)

@@ -21,12 +21,12 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH as BPMN_XSD
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 
-from .decision_checks import check_dmn
-from .diagram_checks import DecisionSource, check_bpmn, decision_refs
-from .diagram_problems import find_by_id, problem
-from .diagrams import BPMN_NS, XmlRefused, parse_xml
-from .errors import Problem
-from .schema_checks import schema_problems
+from ..diagrams import BPMN_NS, XmlRefused, parse_xml
+from ..errors import Problem
+from .bpmn import DecisionSource, check_bpmn, decision_refs
+from .dmn import check_dmn
+from .problems import find_by_id, problem
+from .schema import schema_problems
 
 _UPLOAD = "upload a .bpmn or .dmn file as bpmn.io / Camunda Modeler save it"
 

@@ -14,8 +14,8 @@ from typing import ClassVar
 
 from RestrictedPython.transformer import RestrictingNodeTransformer, copy_locations
 
-from .sandbox_builtins import BUILTINS
-from .sandbox_guards import MAX_WIDTH, METHOD_NAMES
+from .builtins import BUILTINS
+from .guards import MAX_WIDTH, METHOD_NAMES
 
 _FORBIDDEN_NAMES = frozenset(
     {

@@ -12,7 +12,7 @@ import calendar
 import datetime as dt
 from typing import Any
 
-from .sandbox_guards import GuardError, charge, charged, current_run, fmtval
+from .guards import GuardError, charge, charged, current_run, fmtval
 
 _MAX_RANGE = 10_000
 

@@ -24,16 +24,8 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from .store import case_tasks, cases, reminder_attempts, reminders
-
-PENDING, ENQUEUED, SENDING, SENT, FAILED, CANCELLED = (
-    "pending",
-    "enqueued",
-    "sending",
-    "sent",
-    "failed",
-    "cancelled",
-)
+from ..store import case_tasks, cases, reminder_attempts, reminders
+from ..vocabulary import ReminderStatus
 
 
 @dataclass(frozen=True)
@@ -63,7 +55,7 @@ class ReminderRecord:
     recipients: list[str]
     due_at: datetime
     raised_at: datetime
-    status: str
+    status: ReminderStatus
     attempts: int
     next_attempt_at: datetime | None
     sent_at: datetime | None
@@ -75,7 +67,7 @@ def enqueue_due(session: Session, *, now: datetime, limit: int = 500) -> list[in
     query = (
         select(reminders.c.id)
         .where(
-            reminders.c.status == PENDING,
+            reminders.c.status == ReminderStatus.PENDING,
             or_(reminders.c.next_attempt_at.is_(None), reminders.c.next_attempt_at <= now),
         )
         .order_by(reminders.c.due_at, reminders.c.id)
@@ -87,20 +79,10 @@ def enqueue_due(session: Session, *, now: datetime, limit: int = 500) -> list[in
     if ids:
         session.execute(
             update(reminders)
-            .where(reminders.c.id.in_(ids), reminders.c.status == PENDING)
-            .values(status=ENQUEUED, enqueued_at=now)
+            .where(reminders.c.id.in_(ids), reminders.c.status == ReminderStatus.PENDING)
+            .values(status=ReminderStatus.ENQUEUED, enqueued_at=now)
         )
     return ids
-
-
-def cancel_unsent(session: Session, *, case_id: str, steps: list[str] | None = None) -> int:
-    """Cancel a case's reminders not yet sent (pending, or enqueued and not yet claimed), or
-    only those raised by the given steps; return how many. A claim then finds nothing."""
-    conditions = [reminders.c.case_id == case_id, reminders.c.status.in_((PENDING, ENQUEUED))]
-    if steps is not None:
-        conditions.append(reminders.c.step.in_(steps))
-    result = session.execute(update(reminders).where(*conditions).values(status=CANCELLED))
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def reap(session: Session, *, now: datetime, stale_after: timedelta) -> int:
@@ -111,11 +93,15 @@ def reap(session: Session, *, now: datetime, stale_after: timedelta) -> int:
         update(reminders)
         .where(
             or_(
-                and_(reminders.c.status == ENQUEUED, reminders.c.enqueued_at <= cutoff),
-                and_(reminders.c.status == SENDING, reminders.c.claimed_at <= cutoff),
+                and_(
+                    reminders.c.status == ReminderStatus.ENQUEUED, reminders.c.enqueued_at <= cutoff
+                ),
+                and_(
+                    reminders.c.status == ReminderStatus.SENDING, reminders.c.claimed_at <= cutoff
+                ),
             )
         )
-        .values(status=PENDING, next_attempt_at=None)
+        .values(status=ReminderStatus.PENDING, next_attempt_at=None)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -124,8 +110,8 @@ def claim(session: Session, *, reminder_id: int, now: datetime) -> ReminderMessa
     """Take an enqueued reminder for sending; None when it is not enqueued (a duplicate)."""
     row = session.execute(
         update(reminders)
-        .where(reminders.c.id == reminder_id, reminders.c.status == ENQUEUED)
-        .values(status=SENDING, claimed_at=now, attempts=reminders.c.attempts + 1)
+        .where(reminders.c.id == reminder_id, reminders.c.status == ReminderStatus.ENQUEUED)
+        .values(status=ReminderStatus.SENDING, claimed_at=now, attempts=reminders.c.attempts + 1)
         .returning(
             reminders.c.id,
             reminders.c.case_id,
@@ -209,12 +195,12 @@ def record_delivery(
     errors = [f"{channel}: {error}" for channel, error in outcomes.items() if error is not None]
     values: dict[str, Any]
     if not errors:
-        values = {"status": SENT, "sent_at": now, "last_error": None}
+        values = {"status": ReminderStatus.SENT, "sent_at": now, "last_error": None}
     elif attempt >= max_attempts:
-        values = {"status": FAILED, "last_error": "; ".join(errors)[:2000]}
+        values = {"status": ReminderStatus.FAILED, "last_error": "; ".join(errors)[:2000]}
     else:
         values = {
-            "status": PENDING,
+            "status": ReminderStatus.PENDING,
             "next_attempt_at": now + backoff(attempt, base=backoff_base),
             "last_error": "; ".join(errors)[:2000],
         }
@@ -222,7 +208,7 @@ def record_delivery(
         update(reminders)
         .where(
             reminders.c.id == reminder_id,
-            reminders.c.status == SENDING,
+            reminders.c.status == ReminderStatus.SENDING,
             # A send that outlived its claim was reaped and claimed again: its late result
             # must not overwrite the newer attempt's.
             reminders.c.attempts == attempt,
@@ -239,7 +225,7 @@ def list_reminders(
     *,
     case_id: str | None = None,
     kind: str | None = None,
-    status: str | None = None,
+    status: ReminderStatus | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[ReminderRecord], int]:
@@ -271,7 +257,7 @@ def list_reminders(
             recipients=list(r.recipients),
             due_at=r.due_at,
             raised_at=r.raised_at,
-            status=r.status,
+            status=ReminderStatus(r.status),
             attempts=r.attempts,
             next_attempt_at=r.next_attempt_at,
             sent_at=r.sent_at,

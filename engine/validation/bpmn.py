@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
-from .diagram_problems import (
+from ..diagrams import BPMN_NS, BusinessRuleTaskParser, build_specs, is_iso_literal
+from ..errors import Problem
+from ..steps import ROLES, read_steps
+from .problems import (
     FLOW_NODES,
     bpmn_kind,
     code_problem,
@@ -28,10 +31,7 @@ from .diagram_problems import (
     problem,
     text_of,
 )
-from .diagrams import BPMN_NS, BusinessRuleTaskParser, build_specs, is_iso_literal
-from .errors import Problem
-from .spiff_refusals import clean_message, crash_problem, engine_problem, merge_engine_problems
-from .steps import ROLES, read_steps
+from .spiff import clean_message, crash_problem, engine_problem, merge_engine_problems
 
 # With the helpers that moved to diagram_problems and spiff_refusals: still importable from here.
 __all__ = [

@@ -1,0 +1,263 @@
+"""Writing a case's rows: the case itself (state, version, status), its timer and ready-step
+rows, and the reminders, variances and audit events a run raised. All in the caller's
+transaction; nothing here commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from ..errors import CaseNotFound, DuplicateCase, VersionConflict
+from ..runtime import CaseRun, Event, dump_state
+from ..store import (
+    case_events,
+    case_task_roles,
+    case_tasks,
+    case_timers,
+    cases,
+    reminders,
+    variances,
+)
+from ..store import definitions as definitions_table
+from ..vocabulary import CaseStatus, ReminderStatus
+
+# The statements every change runs, built once: building them per call (and coercing their
+# values) was a measurable share of a change's CPU.
+_READ_CASE = (
+    select(cases, definitions_table.c.bundle_sha256)
+    .join(definitions_table, definitions_table.c.id == cases.c.definition_id)
+    .where(cases.c.id == bindparam("case_id"))
+)
+_LOCK_CASE = _READ_CASE.with_for_update(of=cases)
+_DELETE_READY = delete(case_tasks).where(
+    case_tasks.c.case_id == bindparam("case_id"),
+    case_tasks.c.task_id.in_(bindparam("gone", expanding=True)),
+)
+_DELETE_TIMERS = delete(case_timers).where(case_timers.c.case_id == bindparam("case_id"))
+_CHANGING = (
+    "state",
+    "version",
+    "updated_at",
+    "status",
+    "patient_ref",
+    "ended_at",
+    "end_event",
+    "cancel_reason",
+    "escalated",
+)
+_UPDATE_CASE = (
+    update(cases)
+    .where(cases.c.id == bindparam("case_id"), cases.c.version == bindparam("seen_version"))
+    .values({name: bindparam(name) for name in _CHANGING})
+)
+
+
+def lock(session: Session, case_id: str) -> Any:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    row = session.execute(_LOCK_CASE if postgres else _READ_CASE, {"case_id": case_id}).first()
+    if row is None:
+        raise CaseNotFound(case_id)
+    return row
+
+
+def _write_events(session: Session, case_id: str, *, events: list[Event]) -> None:
+    if events:
+        session.execute(
+            insert(case_events),
+            [
+                {
+                    "case_id": case_id,
+                    "at": e.at,
+                    "type": e.type,
+                    "step": e.step,
+                    "actor": e.actor,
+                    "detail": e.detail,
+                    "evidence": e.evidence,
+                }
+                for e in events
+            ],
+        )
+
+
+def _replace_rows(
+    session: Session,
+    *,
+    removal: tuple[Any, dict[str, Any]] | None,
+    table: Any,
+    rows: list[dict[str, Any]],
+) -> None:
+    """Delete some rows (a prebuilt statement and its parameters) and insert others.
+    (Folding both into one PostgreSQL statement saved a round trip but cost more CPU,
+    compiling it anew each time, than it saved.)"""
+    if removal is not None:
+        session.execute(*removal)
+    if rows:
+        session.execute(insert(table), rows)
+
+
+def _write_ready(
+    session: Session, case_id: str, *, run: CaseRun, active: bool, now: datetime
+) -> None:
+    """Update the case's ready-step rows (what worklists read): drop the steps that are no
+    longer ready or whose due time moved, add the new ones; untouched rows keep their ready_at."""
+    before = {(r.task_id, r.due_at, r.urgent): r for r in run.ready_steps_before}
+    after = {(r.task_id, r.due_at, r.urgent): r for r in run.ready_steps()} if active else {}
+    gone = [key[0] for key in before if key not in after]
+    new = [r for key, r in after.items() if key not in before]
+    _replace_rows(
+        session,
+        removal=(_DELETE_READY, {"case_id": case_id, "gone": gone}) if gone else None,
+        table=case_tasks,
+        rows=[
+            {
+                "case_id": case_id,
+                "task_id": r.task_id,
+                "step": r.step_id,
+                "name": r.step.name if r.step else None,
+                "role": r.step.role if r.step else None,
+                "urgent": r.urgent,
+                "due_at": r.due_at,
+                "ready_at": now,
+            }
+            for r in new
+        ],
+    )
+    roles = [
+        {"case_id": case_id, "task_id": r.task_id, "role": role}
+        for r in new
+        if r.step is not None
+        for role in r.step.roles
+    ]
+    if roles:  # a step's old role rows went with its row (ON DELETE CASCADE)
+        session.execute(insert(case_task_roles), roles)
+
+
+def _write_timers(session: Session, case_id: str, *, run: CaseRun, active: bool) -> None:
+    """Rewrite the case's timer rows when its waiting timers changed (or it closed)."""
+    if active and not run.timers_changed():
+        return
+    _replace_rows(
+        session,
+        removal=(_DELETE_TIMERS, {"case_id": case_id}),
+        table=case_timers,
+        rows=[
+            {
+                "case_id": case_id,
+                "task_id": t.task_id,
+                "step": t.step,
+                "deadline": t.deadline,
+                "due_at": t.due_at,
+            }
+            for t in (run.waiting_timers() if active else [])
+        ],
+    )
+
+
+def save(
+    session: Session,
+    *,
+    run: CaseRun,
+    row: dict[str, Any],
+    now: datetime,
+    patient_ref: str | None,
+    status: CaseStatus,
+    cancel_reason: str | None = None,
+) -> dict[str, Any]:
+    """Persist a run: state, version, timers, ready steps, reminders, variances, events;
+    return the case row as it now stands."""
+    case_id, version = row["id"], row["version"]
+    if status == CaseStatus.ACTIVE and run.workflow.is_completed():
+        status = CaseStatus.ENDED
+    values: dict[str, Any] = {
+        "state": dump_state(run.workflow, run.journal.memo()),
+        "version": version + 1,
+        "updated_at": now,
+        "status": status,
+        "patient_ref": patient_ref,
+    }
+    if status != CaseStatus.ACTIVE:
+        values["ended_at"] = now
+    if run.end:
+        values["end_event"] = run.end
+    if cancel_reason is not None:
+        values["cancel_reason"] = cancel_reason
+    if any(r.escalate for r in run.journal.reminders):
+        values["escalated"] = True
+    saved = {**row, **values}
+    result = session.execute(
+        _UPDATE_CASE,
+        {"case_id": case_id, "seen_version": version, **{c: saved[c] for c in _CHANGING}},
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        actual = session.scalar(select(cases.c.version).where(cases.c.id == case_id))
+        raise VersionConflict(case_id, version, int(actual or 0))
+    active = status == CaseStatus.ACTIVE
+    _write_timers(session, case_id, run=run, active=active)
+    _write_ready(session, case_id, run=run, active=active, now=now)
+    if run.journal.reminders:
+        session.execute(
+            insert(reminders),
+            [
+                {
+                    "case_id": case_id,
+                    "kind": r.kind,
+                    "step": r.step,
+                    "recipients": list(r.recipients),
+                    "due_at": r.due_at,
+                    "raised_at": now,
+                    "status": ReminderStatus.PENDING,
+                }
+                for r in run.journal.reminders
+            ],
+        )
+    if run.journal.variances:
+        session.execute(
+            insert(variances),
+            [
+                {
+                    "case_id": case_id,
+                    "code": v.code,
+                    "step": v.step,
+                    "rule": v.rule,
+                    "evidence": v.evidence,
+                    "at": now,
+                }
+                for v in run.journal.variances
+            ],
+        )
+    _write_events(session, case_id, events=run.journal.events)
+    return saved
+
+
+def refuse_duplicate(
+    session: Session, *, pathway: str, patient_ref: str, case_id: str | None = None
+) -> None:
+    """One active case per patient and pathway (the database enforces it too)."""
+    query = select(cases.c.id).where(
+        cases.c.pathway == pathway,
+        cases.c.patient_ref == patient_ref,
+        cases.c.status == CaseStatus.ACTIVE,
+    )
+    if case_id is not None:
+        query = query.where(cases.c.id != case_id)
+    existing = session.scalar(query)
+    if existing is not None:
+        raise DuplicateCase(pathway, existing)
+
+
+def cancel_unsent(session: Session, *, case_id: str, steps: list[str] | None = None) -> int:
+    """Cancel a case's reminders not yet sent (pending, or enqueued and not yet claimed), or
+    only those raised by the given steps; return how many. A claim then finds nothing."""
+    conditions = [
+        reminders.c.case_id == case_id,
+        reminders.c.status.in_((ReminderStatus.PENDING, ReminderStatus.ENQUEUED)),
+    ]
+    if steps is not None:
+        conditions.append(reminders.c.step.in_(steps))
+    result = session.execute(
+        update(reminders).where(*conditions).values(status=ReminderStatus.CANCELLED)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

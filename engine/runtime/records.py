@@ -1,0 +1,138 @@
+"""What one advance of a case records: its audit events, the reminders and variances it raised,
+and what the engine remembers beside the workflow so that each is raised at most once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..clock import Clock
+from ..steps import Step
+from ..vocabulary import EventType
+
+
+@dataclass
+class Event:
+    """One entry of a case's audit log."""
+
+    type: EventType
+    at: datetime
+    step: str | None = None
+    actor: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RaisedReminder:
+    """A reminder the pathway raised during a run."""
+
+    kind: str
+    step: str
+    recipients: tuple[str, ...]
+    due_at: datetime
+    escalate: bool
+
+
+@dataclass(frozen=True)
+class RaisedVariance:
+    """A variance detected during a run."""
+
+    code: str
+    step: str
+    rule: str | None
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReadyStep:
+    """A step a person can complete now, with what makes it urgent or due."""
+
+    task_id: str
+    step_id: str
+    step: Step | None
+    urgent: bool
+    due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WaitingTimer:
+    """A timer the workflow is waiting on."""
+
+    task_id: str
+    step: str
+    deadline: str | None
+    due_at: datetime
+
+
+class Journal:
+    """The events, reminders and variances of one run, each reminder kind at most once per
+    case and each variance at most once per case and step (across runs, through the memo)."""
+
+    def __init__(self, *, clock: Clock, memo: dict[str, Any] | None = None) -> None:
+        memo = memo or {}
+        self.clock = clock
+        self.events: list[Event] = []
+        self.reminders: list[RaisedReminder] = []
+        self.variances: list[RaisedVariance] = []
+        self._raised_kinds: set[str] = set(memo.get("reminders", ()))
+        self._recorded_variances = {(code, step) for code, step in memo.get("variances", ())}
+
+    def memo(self) -> dict[str, Any]:
+        """What the engine keeps beside the workflow state: the reminder kinds already raised
+        and the variances already recorded (so neither needs a query on the next advance)."""
+        return {
+            "reminders": sorted(self._raised_kinds),
+            "variances": sorted([code, step] for code, step in self._recorded_variances),
+        }
+
+    def event(
+        self,
+        type_: EventType,
+        step: Step | None,
+        *,
+        step_id: str | None = None,
+        actor: str | None = None,
+        **detail: Any,
+    ) -> Event:
+        """Append an audit event; a step's evidence goes with it."""
+        event = Event(
+            type=type_,
+            at=self.clock.now(),
+            step=step.id if step else step_id,
+            actor=actor,
+            detail=detail,
+            evidence=step.evidence.describe() if step else None,
+        )
+        self.events.append(event)
+        return event
+
+    def has(self, type_: EventType) -> bool:
+        """Tell whether this run recorded an event of a type."""
+        return any(e.type == type_ for e in self.events)
+
+    def reminder(self, step: Step, *, due_at: datetime) -> None:
+        """Raise the step's reminder, unless the case already had one of its kind."""
+        rule = step.reminder
+        assert rule is not None
+        if rule.kind in self._raised_kinds:
+            return  # at most once per case and kind
+        self._raised_kinds.add(rule.kind)
+        self.reminders.append(RaisedReminder(rule.kind, step.id, rule.to, due_at, rule.escalate))
+        self.event(
+            EventType.REMINDER,
+            step,
+            reminder=rule.kind,
+            to=list(rule.to),
+            due_at=due_at.isoformat(),
+            escalate=rule.escalate,
+        )
+
+    def variance(self, step: Step, *, code: str, rule: str | None) -> None:
+        """Record a variance, unless the case already has it for this step."""
+        if (code, step.id) in self._recorded_variances:
+            return
+        self._recorded_variances.add((code, step.id))
+        self.variances.append(RaisedVariance(code, step.id, rule, step.evidence.describe()))
+        self.event(EventType.VARIANCE, step, variance=code, rule=rule)

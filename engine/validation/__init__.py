@@ -1,0 +1,12 @@
+"""Validation of diagrams before they are deployed: every problem with its file, element, line
+and what to change, never a traceback.
+
+``documents`` reads the files and runs the checks; ``schema`` checks against the BPMN schema,
+``bpmn`` what a pathway needs of a process (roles, evidence, timers, sandboxed code, layout),
+``dmn`` the decision tables, ``spiff`` turns SpiffWorkflow's own refusals into problems, and
+``problems`` holds the helpers that build them.
+"""
+
+from .documents import FileReport, validate_documents, validate_paths
+
+__all__ = ["FileReport", "validate_documents", "validate_paths"]
