@@ -18,13 +18,13 @@ import engine
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 _EVENT_NAMES = {
-    "task_ready": "ready",
-    "task_completed": "completed",
-    "timer_fired": "timer fired",
-    "reminder": "REMINDER",
-    "message": "message",
-    "variance": "VARIANCE",
-    "case_ended": "case ended",
+    engine.EventType.TASK_READY: "ready",
+    engine.EventType.TASK_COMPLETED: "completed",
+    engine.EventType.TIMER_FIRED: "timer fired",
+    engine.EventType.REMINDER: "REMINDER",
+    engine.EventType.MESSAGE: "message",
+    engine.EventType.VARIANCE: "VARIANCE",
+    engine.EventType.CASE_ENDED: "case ended",
 }
 
 
@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--role",
         required=True,
         action="append",
-        choices=["coordinator", "clinician", "modeler", "admin"],
+        choices=[str(role) for role in engine.Role],
         help="a role; repeat for several",
     )
     token.add_argument("--hours", type=float, default=8, help="validity in hours (default 8)")

@@ -22,7 +22,7 @@ from .definitions import BUNDLED_DIR, deploy
 from .errors import PathwayError, ScenarioInvalid
 from .scheduling import fire_due, next_due
 from .store import make_engine, metadata, session_factory
-from .vocabulary import SIMULATED_EVENTS, EventType
+from .vocabulary import SIMULATED_EVENTS, CaseStatus, EventType
 
 TIMELINE_TYPES = SIMULATED_EVENTS
 
@@ -207,7 +207,8 @@ def run_scenario(
     finally:
         engine.dispose()
     final = {
-        "status": "ended" if view.status != "active" else "active",
+        # the simulator never cancels: a case is still active or has ended
+        "status": CaseStatus.ACTIVE if view.status == CaseStatus.ACTIVE else CaseStatus.ENDED,
         "end": view.end,
         "ready_tasks": [t.id for t in view.ready_tasks],
         # The simulator delivers each reminder the moment it is raised.
