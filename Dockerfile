@@ -1,15 +1,23 @@
 # One image for every Pathway process: the API, the Celery worker and beat, and migrations.
-FROM python:3.11-slim
-
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
-WORKDIR /app
+# The build stage makes the wheel (code, diagrams and migrations in it); the image installs
+# that wheel alone, so it runs exactly what `pip wheel .` ships.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY api ./api
 COPY workers ./workers
 COPY cli ./cli
 COPY bpmn ./bpmn
-RUN pip install -e . && useradd --system --home /app pathway && chown -R pathway /app
+RUN pip wheel . --no-deps --wheel-dir /wheels
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY --from=build /wheels /wheels
+RUN pip install /wheels/*.whl && rm -rf /wheels \
+    && useradd --system --home /app pathway && chown -R pathway /app
 USER pathway
 ENV PATHWAY_DATA_DIR=/app/data
 EXPOSE 8000

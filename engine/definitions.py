@@ -13,12 +13,12 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from . import bundled
 from .diagrams import ParsedPathway, build_specs, parse_xml
 from .errors import DefinitionInvalid, DefinitionNotFound, Problem
 from .steps import Step, read_steps
@@ -26,9 +26,6 @@ from .store import definition_files, definitions
 from .validation.documents import validate_documents
 
 log = logging.getLogger(__name__)
-
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "bpmn"
-BUNDLED_FILES = ("lumbar_radiculopathy.bpmn", "red_flags.dmn")
 
 
 @dataclass(frozen=True)
@@ -136,8 +133,7 @@ def deploy(session: Session, *, files: list[tuple[str, bytes]], now: datetime) -
 
 def deploy_bundled(session: Session, *, now: datetime) -> DefinitionInfo:
     """Deploy the pathway files shipped in bpmn/ (a no-op when already stored)."""
-    files = [(name, (BUNDLED_DIR / name).read_bytes()) for name in BUNDLED_FILES]
-    return deploy(session, files=files, now=now)
+    return deploy(session, files=bundled.pathway_files(), now=now)
 
 
 def _info(row: Any) -> DefinitionInfo:

@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.orm import Session
 
+from . import bundled
 from .cases import complete_task, deliver_message, get_case, start_case, timeline
 from .clock import SimulatedClock
-from .definitions import BUNDLED_DIR, deploy
+from .definitions import deploy
 from .errors import PathwayError, ScenarioInvalid
 from .scheduling import fire_due, next_due
 from .store import make_engine, metadata, session_factory
@@ -98,11 +100,12 @@ def load_scenario(path: Path) -> Scenario:
     return scenario
 
 
-def _bundle_for(pathway: str, directory: Path) -> list[tuple[str, bytes]]:
+def _bundle_for(pathway: str, directory: Traversable) -> list[tuple[str, bytes]]:
     bpmn = directory / f"{pathway}.bpmn"
-    if not bpmn.exists():
-        raise ScenarioInvalid(f"no pathway '{pathway}': {bpmn.name} is not in {directory}")
-    return [(p.name, p.read_bytes()) for p in [bpmn, *sorted(directory.glob("*.dmn"))]]
+    if not bpmn.is_file():
+        raise ScenarioInvalid(f"no pathway '{pathway}': {bpmn.name} is not in {directory.name}/")
+    dmn = sorted((p for p in directory.iterdir() if p.name.endswith(".dmn")), key=lambda p: p.name)
+    return [(p.name, p.read_bytes()) for p in [bpmn, *dmn]]
 
 
 def _fire_until(session_of: Any, *, clock: SimulatedClock, until: datetime) -> None:
@@ -152,9 +155,10 @@ def _timeline(session: Session, case_id: str, *, start: datetime) -> list[dict[s
 
 
 def run_scenario(
-    scenario: Scenario, *, pathways_dir: Path = BUNDLED_DIR, actor: str = "simulator"
+    scenario: Scenario, *, pathways_dir: Traversable | None = None, actor: str = "simulator"
 ) -> ScenarioResult:
     """Run a scenario on a fresh in-memory database; raise ScenarioInvalid on a bad step."""
+    files = _bundle_for(scenario.pathway, pathways_dir or bundled.directory())
     engine = make_engine("sqlite://")
     metadata.create_all(engine)
     sessions = session_factory(engine)
@@ -163,7 +167,7 @@ def run_scenario(
     try:
         with sessions.begin() as session:
             try:
-                deploy(session, files=_bundle_for(scenario.pathway, pathways_dir), now=start)
+                deploy(session, files=files, now=start)
             except PathwayError as exc:
                 raise ScenarioInvalid(
                     f"pathway '{scenario.pathway}' cannot be deployed: {exc}"
