@@ -33,8 +33,8 @@ from engine import cases as case_module
 from engine import definitions
 from engine.diagrams import BusinessRuleTask, ClockedCycle, ClockedDuration, ClockedTimeDate
 from engine.runtime.state import load_state
-from engine.store import case_timers, cases, metadata
 from engine.sandbox import script_engine
+from engine.store import case_timers, cases, metadata
 from tests.data import GOOD_PLAN as PLAN
 from tests.data import NO_RED_FLAGS as SCREEN
 

@@ -15,8 +15,8 @@ from sqlalchemy import select
 import engine
 from engine import definitions
 from engine.runtime.state import dump_state, load_state, load_state_and_memo
-from engine.store import cases
 from engine.sandbox import script_engine
+from engine.store import cases
 from tests.conftest import Database
 from tests.data import GOOD_PLAN, NO_RED_FLAGS
 
