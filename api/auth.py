@@ -14,17 +14,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jwt
-from fastapi import Request
+from fastapi import Depends, Request
 
-from engine import Settings
+from engine import CARE_ROLES, Role, Settings
 
 log = logging.getLogger(__name__)
 
-ROLES = ("coordinator", "clinician", "modeler", "admin")
-CARE_ROLES = frozenset({"coordinator", "clinician", "admin"})
+# The roles by name, to check strings from a token or the command line against (membership
+# of a plain string in the enum class itself is a TypeError before Python 3.12).
+_ROLE_NAMES = frozenset(Role)
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,11 @@ class Principal:
     """The authenticated caller."""
 
     sub: str
-    roles: frozenset[str]
+    roles: frozenset[Role]
 
-    def has_any(self, roles: frozenset[str]) -> bool:
+    def has_any(self, roles: frozenset[Role]) -> bool:
         """Tell whether the caller holds one of the roles (admin holds them all)."""
-        return "admin" in self.roles or bool(self.roles & roles)
+        return Role.ADMIN in self.roles or bool(self.roles & roles)
 
 
 class AuthError(Exception):
@@ -63,11 +64,9 @@ def issue_token(settings: Settings, *, sub: str, roles: list[str], hours: float 
             "tokens come from the identity provider (PATHWAY_JWT_JWKS is set); "
             "this service cannot sign them"
         )
-    unknown = [r for r in roles if r not in ROLES]
+    unknown = [r for r in roles if r not in _ROLE_NAMES]
     if unknown or not roles:
-        raise ValueError(
-            f"roles must be among {', '.join(ROLES)}; got {', '.join(roles) or 'none'}"
-        )
+        raise ValueError(f"roles must be among {', '.join(Role)}; got {', '.join(roles) or 'none'}")
     if not sub.strip():
         raise ValueError("the token needs a subject (--sub)")
     if hours <= 0:
@@ -151,7 +150,7 @@ class TokenVerifier:
             raw = raw.replace(",", " ").split()
         elif not isinstance(raw, list | tuple):
             raw = []  # anything else grants nothing
-        roles = frozenset(r for r in raw if isinstance(r, str) and r in ROLES)
+        roles = frozenset(Role(r) for r in raw if isinstance(r, str) and r in _ROLE_NAMES)
         return Principal(sub=sub.strip(), roles=roles)
 
 
@@ -167,8 +166,9 @@ def principal(request: Request) -> Principal:
     return verifier.verify(token.strip())
 
 
-def require_care_role(caller: Principal) -> Principal:
-    """Cases hold patient data: only the care team and admins reach them."""
+async def care_team(caller: Annotated[Principal, Depends(principal)]) -> Principal:
+    """FastAPI dependency: the caller, who must be of the care team or an admin, since cases
+    hold patient data (403 otherwise)."""
     if not caller.has_any(CARE_ROLES):
         raise Forbidden("cases are for coordinators, clinicians and admins")
     return caller

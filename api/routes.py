@@ -1,12 +1,18 @@
-"""The routes: each parses the request, calls the engine in one transaction, shapes the reply."""
+"""The routes: each is the one engine call it makes.
+
+Dependencies give every route what it needs before that call: the caller (authenticated, and
+from the care team), the request's one transaction, the clock, and the case version the
+caller saw (``If-Match``); the reply is shaped from the engine's record by its response model.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -15,20 +21,17 @@ from sqlalchemy.orm import Session
 
 import engine
 
-from .auth import CARE_ROLES, Principal, principal, require_care_role
+from .auth import Principal, care_team
 from .problems import PROBLEM, BadPrecondition, PreconditionRequired
 from .schemas import (
     CaseOut,
     CasePageOut,
-    CaseSummaryOut,
     EventOut,
-    Evidence,
     Health,
     NewCase,
     Problem,
     Reason,
     ReminderPageOut,
-    ReminderRecordOut,
     Reschedule,
     TaskData,
     WorkItemOut,
@@ -45,42 +48,65 @@ def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
 
 
 router = APIRouter()
-CareTeam = Annotated[Principal, Depends(principal)]
 _VERSION = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
 
 
-def care(caller: CareTeam) -> Principal:
-    """Dependency: a caller from the care team (or an admin)."""
-    return require_care_role(caller)
-
-
-Caller = Annotated[Principal, Depends(care)]
-
-
-@contextmanager
-def transaction(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the block ends, rolled back on error."""
-    with request.app.state.sessions.begin() as session:
+async def transaction(request: Request) -> AsyncIterator[Session]:
+    """Dependency: the request's one transaction, committed once the route has answered (and
+    before the answer is sent), rolled back when it raises."""
+    # Opening takes no connection yet (that happens on first use, in the route's thread), so
+    # it is done here on the event loop. Ending is I/O and runs on a thread outside the
+    # request threads' limit: waiting for one of those while holding a pooled connection
+    # could starve the pool (FastAPI ends sync generator dependencies the same way).
+    session: Session = request.app.state.sessions()
+    try:
         yield session
+    except BaseException:
+        await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
+        raise
+    await anyio.to_thread.run_sync(_commit, session, limiter=anyio.CapacityLimiter(1))
 
 
-def clock(request: Request) -> engine.Clock:
-    """The service's clock."""
+def _commit(session: Session) -> None:
+    with session:  # closed afterwards, and rolled back if the commit fails
+        session.commit()
+
+
+async def service_clock(request: Request) -> engine.Clock:
+    """Dependency: the service's clock."""
     result: engine.Clock = request.app.state.clock
     return result
 
 
-def _version(if_match: str | None, *, required: bool) -> int | None:
-    if if_match is None or not if_match.strip():
-        if required:
-            raise PreconditionRequired()
+def _parse_version(if_match: str) -> int | None:
+    value = if_match.strip()
+    if value == "*":
         return None
-    if if_match.strip() == "*":
-        return None
-    match = _VERSION.match(if_match.strip())
+    match = _VERSION.match(value)
     if match is None:
         raise BadPrecondition(if_match[:40])
     return int(match.group(1))
+
+
+async def seen_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """Dependency: the case version the caller saw (If-Match); None without one or for "*"."""
+    if if_match is None or not if_match.strip():
+        return None
+    return _parse_version(if_match)
+
+
+async def required_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """Dependency: as seen_version, but If-Match must be sent (428 without it)."""
+    if if_match is None or not if_match.strip():
+        raise PreconditionRequired()
+    return _parse_version(if_match)
+
+
+Caller = Annotated[Principal, Depends(care_team)]
+Transaction = Annotated[Session, Depends(transaction, scope="function")]
+Clock = Annotated[engine.Clock, Depends(service_clock)]
+SeenVersion = Annotated[int | None, Depends(seen_version)]
+RequiredVersion = Annotated[int | None, Depends(required_version)]
 
 
 class _JSON(JSONResponse):
@@ -92,7 +118,7 @@ class _JSON(JSONResponse):
 
 def _case_response(view: engine.CaseView, *, status: int = 200) -> JSONResponse:
     return _JSON(
-        CaseOut.of(view).model_dump(mode="json"),
+        CaseOut.model_validate(view).model_dump(mode="json"),
         status_code=status,
         headers={"ETag": f'"{view.version}"'},
     )
@@ -126,42 +152,43 @@ def readyz(request: Request) -> Health:
 )
 def create_case(
     body: NewCase,
-    request: Request,
     caller: Caller,
+    session: Transaction,
+    clock: Clock,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     """Start a case for a patient; a retry with the same Idempotency-Key returns the same case."""
-    with transaction(request) as session:
-        if idempotency_key:
-            earlier = engine.replay_start(
-                session,
-                actor=caller.sub,
-                idempotency_key=idempotency_key,
-                pathway=body.pathway,
-                patient_ref=body.patient_ref,
-                first_step_data=body.data,
-                clock=clock(request),
-            )
-            if earlier is not None:
-                return _case_response(earlier, status=201)
-        view = engine.start_case(
+    if idempotency_key:
+        earlier = engine.replay_start(
             session,
+            actor=caller.sub,
+            idempotency_key=idempotency_key,
             pathway=body.pathway,
             patient_ref=body.patient_ref,
             first_step_data=body.data,
-            clock=clock(request),
-            actor=caller.sub,
-            roles=caller.roles,
-            idempotency_key=idempotency_key or None,
+            clock=clock,
         )
+        if earlier is not None:
+            return _case_response(earlier, status=201)
+    view = engine.start_case(
+        session,
+        pathway=body.pathway,
+        patient_ref=body.patient_ref,
+        first_step_data=body.data,
+        clock=clock,
+        actor=caller.sub,
+        roles=caller.roles,
+        idempotency_key=idempotency_key or None,
+    )
     return _case_response(view, status=201)
 
 
 @router.get("/cases", response_model=CasePageOut, tags=["cases"], responses=_errors())
 def list_cases(
-    request: Request,
     caller: Caller,
-    status: Annotated[str | None, Query(pattern="^(active|ended|cancelled)$")] = None,
+    session: Transaction,
+    clock: Clock,
+    status: engine.CaseStatus | None = None,
     patient_ref: Annotated[str | None, Query(max_length=64)] = None,
     overdue: bool | None = None,
     escalated: bool | None = None,
@@ -169,31 +196,23 @@ def list_cases(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> CasePageOut:
     """Find cases by status, patient reference, overdue steps and escalation."""
-    with transaction(request) as session:
-        page = engine.list_cases(
-            session,
-            now=clock(request).now(),
-            status=status,
-            patient_ref=patient_ref,
-            overdue=overdue,
-            escalated=escalated,
-            limit=limit,
-            offset=offset,
-        )
-    return CasePageOut(
-        items=[CaseSummaryOut(**vars(item)) for item in page.items],
-        total=page.total,
-        limit=page.limit,
-        offset=page.offset,
+    page = engine.list_cases(
+        session,
+        now=clock.now(),
+        status=status,
+        patient_ref=patient_ref,
+        overdue=overdue,
+        escalated=escalated,
+        limit=limit,
+        offset=offset,
     )
+    return CasePageOut.model_validate(page)
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, tags=["cases"], responses=_errors(404))
-def get_case(case_id: str, request: Request, caller: Caller) -> JSONResponse:
+def get_case(case_id: str, caller: Caller, session: Transaction, clock: Clock) -> JSONResponse:
     """A case: status, version (also its ETag), ready steps, deadlines, reminders, variances."""
-    with transaction(request) as session:
-        view = engine.get_case(session, case_id, clock=clock(request))
-    return _case_response(view)
+    return _case_response(engine.get_case(session, case_id, clock=clock))
 
 
 @router.get(
@@ -202,21 +221,9 @@ def get_case(case_id: str, request: Request, caller: Caller) -> JSONResponse:
     tags=["cases"],
     responses=_errors(404),
 )
-def timeline(case_id: str, request: Request, caller: Caller) -> list[EventOut]:
+def timeline(case_id: str, caller: Caller, session: Transaction) -> list[EventOut]:
     """What happened on the case, who did it, when, and why the step is there."""
-    with transaction(request) as session:
-        events = engine.timeline(session, case_id)
-    return [
-        EventOut(
-            at=e.at,
-            type=e.type,
-            step=e.step,
-            actor=e.actor,
-            detail=e.detail,
-            evidence=Evidence(**e.evidence) if e.evidence else None,
-        )
-        for e in events
-    ]
+    return [EventOut.model_validate(event) for event in engine.timeline(session, case_id)]
 
 
 @router.post(
@@ -229,23 +236,22 @@ def complete_task(
     case_id: str,
     task_id: str,
     body: TaskData,
-    request: Request,
     caller: Caller,
-    if_match: Annotated[str | None, Header()] = None,
+    expected_version: RequiredVersion,
+    session: Transaction,
+    clock: Clock,
 ) -> JSONResponse:
     """Complete a ready step with its form data, by the role the pathway names for it."""
-    expected = _version(if_match, required=True)
-    with transaction(request) as session:
-        view = engine.complete_task(
-            session,
-            case_id=case_id,
-            step=task_id,
-            data=body.data,
-            clock=clock(request),
-            actor=caller.sub,
-            roles=caller.roles,
-            expected_version=expected,
-        )
+    view = engine.complete_task(
+        session,
+        case_id=case_id,
+        step=task_id,
+        data=body.data,
+        clock=clock,
+        actor=caller.sub,
+        roles=caller.roles,
+        expected_version=expected_version,
+    )
     return _case_response(view)
 
 
@@ -259,23 +265,22 @@ def deliver_message(
     case_id: str,
     message: str,
     body: TaskData,
-    request: Request,
     caller: Caller,
-    if_match: Annotated[str | None, Header()] = None,
+    expected_version: SeenVersion,
+    session: Transaction,
+    clock: Clock,
 ) -> JSONResponse:
     """Deliver a message: red_flag_reported moves the case to the urgent branch."""
-    expected = _version(if_match, required=False)
-    with transaction(request) as session:
-        view = engine.deliver_message(
-            session,
-            case_id=case_id,
-            message=message,
-            data=body.data,
-            clock=clock(request),
-            actor=caller.sub,
-            roles=caller.roles,
-            expected_version=expected,
-        )
+    view = engine.deliver_message(
+        session,
+        case_id=case_id,
+        message=message,
+        data=body.data,
+        clock=clock,
+        actor=caller.sub,
+        roles=caller.roles,
+        expected_version=expected_version,
+    )
     return _case_response(view)
 
 
@@ -289,23 +294,22 @@ def reschedule(
     case_id: str,
     kind: str,
     body: Reschedule,
-    request: Request,
     caller: Caller,
-    if_match: Annotated[str | None, Header()] = None,
+    expected_version: SeenVersion,
+    session: Transaction,
+    clock: Clock,
 ) -> JSONResponse:
     """Move a waiting deadline to a new time; the reason is recorded in the timeline."""
-    expected = _version(if_match, required=False)
-    with transaction(request) as session:
-        view = engine.reschedule_deadline(
-            session,
-            case_id=case_id,
-            kind=kind,
-            due_at=body.due_at,
-            reason=body.reason,
-            clock=clock(request),
-            actor=caller.sub,
-            expected_version=expected,
-        )
+    view = engine.reschedule_deadline(
+        session,
+        case_id=case_id,
+        kind=kind,
+        due_at=body.due_at,
+        reason=body.reason,
+        clock=clock,
+        actor=caller.sub,
+        expected_version=expected_version,
+    )
     return _case_response(view)
 
 
@@ -318,63 +322,56 @@ def reschedule(
 def cancel(
     case_id: str,
     body: Reason,
-    request: Request,
     caller: Caller,
-    if_match: Annotated[str | None, Header()] = None,
+    expected_version: SeenVersion,
+    session: Transaction,
+    clock: Clock,
 ) -> JSONResponse:
     """Cancel a case with a reason: its deadlines stop and unsent reminders are dropped."""
-    expected = _version(if_match, required=False)
-    with transaction(request) as session:
-        view = engine.cancel_case(
-            session,
-            case_id=case_id,
-            reason=body.reason,
-            clock=clock(request),
-            actor=caller.sub,
-            expected_version=expected,
-        )
+    view = engine.cancel_case(
+        session,
+        case_id=case_id,
+        reason=body.reason,
+        clock=clock,
+        actor=caller.sub,
+        expected_version=expected_version,
+    )
     return _case_response(view)
 
 
 @router.get("/reminders", response_model=ReminderPageOut, tags=["reminders"], responses=_errors())
 def reminders(
-    request: Request,
     caller: Caller,
+    session: Transaction,
     case_id: Annotated[str | None, Query(max_length=36)] = None,
     kind: Annotated[str | None, Query(max_length=200)] = None,
-    status: Annotated[
-        str | None, Query(pattern="^(pending|enqueued|sending|sent|failed|cancelled)$")
-    ] = None,
+    status: engine.ReminderStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ReminderPageOut:
     """Reminders by case, kind and delivery status, newest first, with attempts and the
     last error of a failed one."""
-    with transaction(request) as session:
-        records, total = engine.list_reminders(
-            session, case_id=case_id, kind=kind, status=status, limit=limit, offset=offset
-        )
-    return ReminderPageOut(
-        items=[ReminderRecordOut(**vars(r)) for r in records],
-        total=total,
-        limit=limit,
-        offset=offset,
+    records, total = engine.list_reminders(
+        session, case_id=case_id, kind=kind, status=status, limit=limit, offset=offset
+    )
+    return ReminderPageOut.model_validate(
+        {"items": records, "total": total, "limit": limit, "offset": offset}
     )
 
 
 @router.get("/worklist", response_model=list[WorkItemOut], tags=["worklist"], responses=_errors())
 def worklist(
-    request: Request,
     caller: Caller,
+    session: Transaction,
+    clock: Clock,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[WorkItemOut]:
     """Ready steps the caller's roles may do, most urgent first: red-flag branches, then
     overdue, then the earliest deadline."""
-    with transaction(request) as session:
-        items = engine.worklist(
-            session,
-            now=clock(request).now(),
-            roles=None if "admin" in caller.roles else caller.roles & CARE_ROLES,
-            limit=limit,
-        )
-    return [WorkItemOut(**vars(item)) for item in items]
+    items = engine.worklist(
+        session,
+        now=clock.now(),
+        roles=None if engine.Role.ADMIN in caller.roles else caller.roles & engine.CARE_ROLES,
+        limit=limit,
+    )
+    return [WorkItemOut.model_validate(item) for item in items]

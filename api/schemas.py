@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 import engine
 
@@ -44,7 +44,13 @@ class Reschedule(Strict):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class FormFieldOut(BaseModel):
+class Record(BaseModel):
+    """An answer read straight from an engine record (a dataclass), attribute by attribute."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class FormFieldOut(Record):
     id: str
     label: str
     type: str
@@ -57,37 +63,50 @@ class FormFieldOut(BaseModel):
     options: list[dict[str, str]] | None = None
 
 
-class Evidence(BaseModel):
+class Evidence(Record):
     rationale: str | None
     source: str | None
     quote: str | None
 
 
-class ReadyTaskOut(BaseModel):
+def _none_when_empty(value: Any) -> Any:
+    return value or None
+
+
+# The engine gives evidence as a dict, empty when there is none; the API says null then.
+MaybeEvidence = Annotated[Evidence | None, BeforeValidator(_none_when_empty)]
+
+STEP_ROLE = (
+    "The role that does the step (a pathway may name several, joined by commas); "
+    "null when the diagram names none."
+)
+
+
+class ReadyTaskOut(Record):
     id: str
     name: str | None
-    role: str | None
+    role: str | None = Field(description=STEP_ROLE)
     form: list[FormFieldOut]
-    evidence: Evidence | None
+    evidence: MaybeEvidence
     urgent: bool
     due_at: datetime | None
     overdue: bool
 
 
-class DeadlineOut(BaseModel):
+class DeadlineOut(Record):
     kind: str
     step: str
     due_at: datetime
-    status: str
+    status: str = Field(description="waiting, or due when its time has passed")
 
 
-class ReminderOut(BaseModel):
+class ReminderOut(Record):
     kind: str
     step: str
     recipients: list[str]
     due_at: datetime
     raised_at: datetime
-    status: str = Field(description="pending, enqueued, sending, sent, failed or cancelled")
+    status: engine.ReminderStatus
     attempts: int = 0
     sent_at: datetime | None = None
     last_error: str | None = None
@@ -99,27 +118,27 @@ class ReminderRecordOut(ReminderOut):
     next_attempt_at: datetime | None = None
 
 
-class ReminderPageOut(BaseModel):
+class ReminderPageOut(Record):
     items: list[ReminderRecordOut]
     total: int
     limit: int
     offset: int
 
 
-class VarianceOut(BaseModel):
+class VarianceOut(Record):
     code: str
     step: str
     rule: str | None
-    evidence: Evidence | None
+    evidence: MaybeEvidence
     at: datetime
 
 
-class CaseOut(BaseModel):
+class CaseOut(Record):
     id: str
     pathway: str
     definition_version: int
     patient_ref: str | None
-    status: Literal["active", "ended", "cancelled"]
+    status: engine.CaseStatus
     version: int
     escalated: bool
     end: str | None
@@ -131,54 +150,12 @@ class CaseOut(BaseModel):
     updated_at: datetime
     cancel_reason: str | None
 
-    @classmethod
-    def of(cls, view: engine.CaseView) -> CaseOut:
-        """Shape an engine case view for the API."""
-        return cls(
-            id=view.id,
-            pathway=view.pathway,
-            definition_version=view.definition_version,
-            patient_ref=view.patient_ref,
-            status=view.status,  # type: ignore[arg-type]
-            version=view.version,
-            escalated=view.escalated,
-            end=view.end,
-            ready_tasks=[
-                ReadyTaskOut(
-                    id=t.id,
-                    name=t.name,
-                    role=t.role,
-                    form=[FormFieldOut(**f) for f in t.form],
-                    evidence=Evidence(**t.evidence) if t.evidence else None,
-                    urgent=t.urgent,
-                    due_at=t.due_at,
-                    overdue=t.overdue,
-                )
-                for t in view.ready_tasks
-            ],
-            deadlines=[DeadlineOut(**vars(d)) for d in view.deadlines],
-            reminders=[ReminderOut(**vars(r)) for r in view.reminders],
-            variances=[
-                VarianceOut(
-                    code=v.code,
-                    step=v.step,
-                    rule=v.rule,
-                    evidence=Evidence(**v.evidence) if v.evidence else None,
-                    at=v.at,
-                )
-                for v in view.variances
-            ],
-            created_at=view.created_at,
-            updated_at=view.updated_at,
-            cancel_reason=view.cancel_reason,
-        )
 
-
-class CaseSummaryOut(BaseModel):
+class CaseSummaryOut(Record):
     id: str
     pathway: str
     patient_ref: str | None
-    status: Literal["active", "ended", "cancelled"]
+    status: engine.CaseStatus
     version: int
     escalated: bool
     overdue: bool
@@ -187,29 +164,29 @@ class CaseSummaryOut(BaseModel):
     updated_at: datetime
 
 
-class CasePageOut(BaseModel):
+class CasePageOut(Record):
     items: list[CaseSummaryOut]
     total: int
     limit: int
     offset: int
 
 
-class EventOut(BaseModel):
+class EventOut(Record):
     at: datetime
-    type: str
+    type: engine.EventType
     step: str | None
     actor: str | None = Field(description="Who did it (the token's sub); null for the engine.")
     detail: dict[str, Any]
-    evidence: Evidence | None = Field(description="Why the step is there.")
+    evidence: MaybeEvidence = Field(description="Why the step is there.")
 
 
-class WorkItemOut(BaseModel):
+class WorkItemOut(Record):
     case_id: str
     patient_ref: str | None
     pathway: str
     task: str
     name: str | None
-    role: str | None
+    role: str | None = Field(description=STEP_ROLE)
     urgent: bool
     due_at: datetime | None
     overdue: bool
