@@ -124,7 +124,8 @@ def test_redis_down_for_30_s_while_timers_fall_due_loses_no_reminder(
         ]
         own_redis.start()
         done = wait(_settled(db, everything, ReminderStatus.SENT), timeout=60)
-        more_sweeps(tmp_path, 2)  # nothing may arrive again under another id
+        # More sweeps: nothing may arrive again under another id.
+        assert more_sweeps(tmp_path, 2), logs(tmp_path)
         alive = [p.poll() is None for p in processes]
     finally:
         stop(processes)

@@ -149,7 +149,8 @@ def test_two_beats_at_once_send_every_reminder_exactly_once(
         )
     try:
         done = wait(_settled(db, case_ids, ReminderStatus.SENT), timeout=45)
-        more_sweeps(tmp_path, 4)  # more sweeps from both beats: nothing may arrive twice
+        # More sweeps from both beats: nothing may arrive twice.
+        assert more_sweeps(tmp_path, 4), logs(tmp_path)
     finally:
         stop(processes)
     assert done, logs(tmp_path)
@@ -180,7 +181,7 @@ def test_a_worker_killed_while_sending_is_recovered_by_the_reaper(
         first = receiver.snapshot()
         processes.append(start(["worker", "--concurrency", "1"], env, tmp_path / "worker-2.log"))
         done = wait(_settled(db, case_ids, ReminderStatus.SENT), timeout=60)
-        more_sweeps(tmp_path, 2)  # nothing more may arrive
+        assert more_sweeps(tmp_path, 2), logs(tmp_path)  # after which nothing more may arrive
     finally:
         stop(processes)
     assert done, logs(tmp_path)
