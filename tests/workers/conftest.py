@@ -281,3 +281,10 @@ def simulation(db: Database, **settings: Any) -> Simulation:
         **settings,
     }
     return Simulation(db, engine.Settings(**chosen), engine.SimulatedClock(datetime.now(UTC)))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the Redis outage test (over a minute, mostly its 30 s outage) first: under
+    pytest-xdist the other process works through the rest meanwhile, instead of the whole
+    run waiting for it at the end."""
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/workers/test_outage.py"))
