@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 NODE_DEPS := tests/bpmnio/node_modules/.package-lock.json
+# pytest-xdist processes for `make test`; the scheduler tests have Redis databases for 5.
+TEST_PROCESSES ?= 2
 
 .PHONY: install run test bench clean
 
@@ -30,7 +32,7 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_PROCESSES)
 
 bench: install
 	$(BIN)/python bench/engine_bench.py

@@ -16,9 +16,19 @@ import pytest
 import redis
 from pytest_httpserver import HTTPServer
 
+from engine import ReminderStatus
 from tests.api.conftest import free_port, start_server, stop_server
 from tests.conftest import IN_CI, Database
-from tests.workers.conftest import HOOK, cases_due_soon, logs, start, stop, wait, worker_env
+from tests.workers.conftest import (
+    HOOK,
+    cases_due_soon,
+    logs,
+    more_sweeps,
+    start,
+    stop,
+    wait,
+    worker_env,
+)
 from tests.workers.test_resilience import Receiver, _reminders, _settled
 
 OUTAGE = 30.0
@@ -109,10 +119,13 @@ def test_redis_down_for_30_s_while_timers_fall_due_loses_no_reminder(
                         status = 0
                     answers.append((path, status, time.monotonic() - t0))
                 time.sleep(1)
-        sent_during_outage = [r for r in _reminders(db, everything) if r.status == "sent"]
+        sent_during_outage = [
+            r for r in _reminders(db, everything) if r.status == ReminderStatus.SENT
+        ]
         own_redis.start()
-        done = wait(_settled(db, everything, "sent"), timeout=60)
-        time.sleep(2)  # more sweeps: nothing may arrive again under another id
+        done = wait(_settled(db, everything, ReminderStatus.SENT), timeout=60)
+        # More sweeps: nothing may arrive again under another id.
+        assert more_sweeps(tmp_path, 2), logs(tmp_path)
         alive = [p.poll() is None for p in processes]
     finally:
         stop(processes)

@@ -1,6 +1,8 @@
-"""The reminder scheduler under trouble, with real processes: `pathway beat` and `pathway
-worker` on the local Redis and a real webhook receiver that fails, stays down, or answers
-slowly while the worker is killed; and two beats sweeping at once. Whatever happens, every
+"""The reminder scheduler under trouble, with a real webhook receiver that fails, stays down,
+or answers slowly while the worker is killed; and two beats sweeping at once. Retries are
+the sweep's and the send's logic: they run in the test process on a simulated clock. A killed
+worker and two beats are about processes: real `pathway beat` and `pathway worker` on the
+local Redis. Whatever happens, every
 reminder arrives, retries carry the same ``webhook-id``, and nothing is sent twice that the
 receiver could not recognise as a retry."""
 
@@ -19,11 +21,14 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 import engine
+from engine import ReminderStatus
 from tests.conftest import Database
 from tests.workers.conftest import (
     HOOK,
     cases_due_soon,
     logs,
+    more_sweeps,
+    simulation,
     start,
     stop,
     wait,
@@ -76,7 +81,7 @@ def _reminders(db: Database, case_ids: list[str]) -> list[engine.ReminderRecord]
     return records
 
 
-def _settled(db: Database, case_ids: list[str], status: str) -> Callable[[], bool]:
+def _settled(db: Database, case_ids: list[str], status: ReminderStatus) -> Callable[[], bool]:
     def check() -> bool:
         records = _reminders(db, case_ids)
         return len(records) == len(case_ids) and all(r.status == status for r in records)
@@ -85,22 +90,15 @@ def _settled(db: Database, case_ids: list[str], status: str) -> Callable[[], boo
 
 
 def test_a_webhook_failing_three_times_is_retried_until_it_is_delivered_once(
-    db: Database, tmp_path: Path, broker: str, hookserver: HTTPServer
+    db: Database, hookserver: HTTPServer
 ) -> None:
     receiver = Receiver(answer=lambda n: 503 if n <= 3 else 200)
     hookserver.expect_request(HOOK, method="POST").respond_with_handler(receiver)
     (case_id,) = cases_due_soon(db, seconds=2)
-    env = worker_env(db, tmp_path, broker, PATHWAY_WEBHOOK_URL=hookserver.url_for(HOOK))
-    processes = [
-        start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log"),
-        start(["beat"], env, tmp_path / "beat.log"),
-    ]
-    try:
-        done = wait(_settled(db, [case_id], "sent"), timeout=45)
-        time.sleep(2.5)  # more sweeps: nothing may be sent again
-    finally:
-        stop(processes)
-    assert done, logs(tmp_path)
+    run = simulation(db, webhook_url=hookserver.url_for(HOOK))
+    done = run.run_until(_settled(db, [case_id], ReminderStatus.SENT), seconds=45)
+    run.run_for(2.5)  # more sweeps: nothing may be sent again
+    assert done, run.sends
     (record,) = _reminders(db, [case_id])
     assert (record.status, record.attempts, record.last_error) == ("sent", 4, None)
     hits = receiver.snapshot()
@@ -109,28 +107,15 @@ def test_a_webhook_failing_three_times_is_retried_until_it_is_delivered_once(
 
 
 def test_a_webhook_that_stays_down_fails_the_reminder_after_max_attempts(
-    db: Database, tmp_path: Path, broker: str, hookserver: HTTPServer
+    db: Database, hookserver: HTTPServer
 ) -> None:
     receiver = Receiver(answer=lambda n: 503)
     hookserver.expect_request(HOOK, method="POST").respond_with_handler(receiver)
     (case_id,) = cases_due_soon(db, seconds=2)
-    env = worker_env(
-        db,
-        tmp_path,
-        broker,
-        PATHWAY_WEBHOOK_URL=hookserver.url_for(HOOK),
-        PATHWAY_REMINDER_MAX_ATTEMPTS="3",
-    )
-    processes = [
-        start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log"),
-        start(["beat"], env, tmp_path / "beat.log"),
-    ]
-    try:
-        done = wait(_settled(db, [case_id], "failed"), timeout=45)
-        time.sleep(2.5)  # more sweeps: a failed reminder is not tried again
-    finally:
-        stop(processes)
-    assert done, logs(tmp_path)
+    run = simulation(db, webhook_url=hookserver.url_for(HOOK), reminder_max_attempts=3)
+    done = run.run_until(_settled(db, [case_id], ReminderStatus.FAILED), seconds=45)
+    run.run_for(2.5)  # more sweeps: a failed reminder is not tried again
+    assert done, run.sends
     (record,) = _reminders(db, [case_id])
     assert (record.status, record.attempts) == ("failed", 3)
     assert record.last_error is not None and "503" in record.last_error
@@ -144,7 +129,7 @@ def test_two_beats_at_once_send_every_reminder_exactly_once(
 ) -> None:
     receiver = Receiver(answer=lambda n: 200)
     hookserver.expect_request(HOOK, method="POST").respond_with_handler(receiver)
-    case_ids = cases_due_soon(db, seconds=3, count=5)
+    case_ids = cases_due_soon(db, seconds=1, count=5)
     url = hookserver.url_for(HOOK)
     # Several pool processes, so that the sweeps the two beats publish do run at once.
     processes = [
@@ -163,8 +148,9 @@ def test_two_beats_at_once_send_every_reminder_exactly_once(
             )
         )
     try:
-        done = wait(_settled(db, case_ids, "sent"), timeout=45)
-        time.sleep(3)  # more sweeps from both beats: nothing may arrive twice
+        done = wait(_settled(db, case_ids, ReminderStatus.SENT), timeout=45)
+        # More sweeps from both beats: nothing may arrive twice.
+        assert more_sweeps(tmp_path, 4), logs(tmp_path)
     finally:
         stop(processes)
     assert done, logs(tmp_path)
@@ -189,13 +175,13 @@ def test_a_worker_killed_while_sending_is_recovered_by_the_reaper(
     try:
         arrived = wait(lambda: bool(receiver.snapshot()), timeout=45)
         assert arrived, logs(tmp_path)
-        time.sleep(0.5)  # the receiver is still answering: the send is under way
+        # The receiver has the request and answers only 2.5 s later: the send is under way.
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
         first = receiver.snapshot()
         processes.append(start(["worker", "--concurrency", "1"], env, tmp_path / "worker-2.log"))
-        done = wait(_settled(db, case_ids, "sent"), timeout=60)
-        time.sleep(2)
+        done = wait(_settled(db, case_ids, ReminderStatus.SENT), timeout=60)
+        assert more_sweeps(tmp_path, 2), logs(tmp_path)  # after which nothing more may arrive
     finally:
         stop(processes)
     assert done, logs(tmp_path)

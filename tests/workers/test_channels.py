@@ -1,4 +1,5 @@
-"""Notifiers against real receivers: an SMTP server (aiosmtpd) and an HTTP server."""
+"""Reminder channels against real receivers: an SMTP server (aiosmtpd) and an HTTP server;
+webhook signatures checked by the Standard Webhooks package's own verifier."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -17,10 +18,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from pytest_httpserver import HTTPServer
 
+import engine
 from engine import ReminderMessage
 from tests.api.conftest import free_port
 from tests.workers.conftest import SECRET, Collector, verify
-from workers import notifiers
+from workers import channels
+from workers.channels import EmailChannel, LogChannel, MemoryChannel, WebhookChannel
 
 BASE_URL = "https://pathway.example"
 PATIENT_REF = "MRN-SYNTH-0042"
@@ -35,7 +38,7 @@ def reminder(**changes: Any) -> ReminderMessage:
         patient_ref=PATIENT_REF,
         kind="referral_due_2_weeks",
         step="refer_specialist",
-        recipients=("coordinator",),
+        recipients=(engine.Role.COORDINATOR,),
         due_at=datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
         attempt=1,
         delivered=frozenset(),
@@ -56,7 +59,8 @@ def smtp() -> Iterator[tuple[Collector, dict[str, Any]]]:
                 "host": "127.0.0.1",
                 "port": controller.port,
                 "sender": "pathway@hospital.example",
-                "recipients": ["coord@hospital.example"],
+                "recipients": ("coord@hospital.example",),
+                "base_url": BASE_URL,
             },
         )
     finally:
@@ -65,7 +69,12 @@ def smtp() -> Iterator[tuple[Collector, dict[str, Any]]]:
 
 @pytest.fixture
 def webhook(httpserver: HTTPServer) -> dict[str, Any]:
-    return {"url": httpserver.url_for(WEBHOOK_PATH), "secret": SECRET}
+    return {
+        "url": httpserver.url_for(WEBHOOK_PATH),
+        "secret": SECRET,
+        "base_url": BASE_URL,
+        "clock": engine.SystemClock(),
+    }
 
 
 def body_text(mail: EmailMessage) -> str:
@@ -77,7 +86,7 @@ def body_text(mail: EmailMessage) -> str:
 
 
 def test_render_names_case_patient_due_time_open_steps_and_link() -> None:
-    subject, body = notifiers.render(reminder(), base_url=BASE_URL)
+    subject, body = channels.render(reminder(), base_url=BASE_URL)
     assert "Specialist referral due (2 weeks after conservative care started)" in subject
     assert "c-123" in subject
     assert PATIENT_REF not in subject
@@ -100,7 +109,7 @@ def test_render_names_case_patient_due_time_open_steps_and_link() -> None:
     ],
 )
 def test_render_phrases_each_kind(kind: str, phrase: str) -> None:
-    subject, body = notifiers.render(reminder(kind=kind), base_url=BASE_URL)
+    subject, body = channels.render(reminder(kind=kind), base_url=BASE_URL)
     assert phrase in subject
     assert body.startswith(phrase)
 
@@ -109,8 +118,9 @@ def test_email_arrives_with_stable_message_id_on_retry(
     smtp: tuple[Collector, dict[str, Any]],
 ) -> None:
     collector, config = smtp
-    notifiers.send_email(reminder(), base_url=BASE_URL, **config)
-    notifiers.send_email(reminder(attempt=2), base_url=BASE_URL, **config)
+    email = EmailChannel(**config)
+    email.send(reminder())
+    email.send(reminder(attempt=2))
 
     assert len(collector.messages) == 2
     first, retry = collector.messages
@@ -138,24 +148,24 @@ def test_email_arrives_with_stable_message_id_on_retry(
 
 def test_email_to_a_closed_port_raises() -> None:
     with pytest.raises(OSError):
-        notifiers.send_email(
-            reminder(),
+        EmailChannel(
             host="127.0.0.1",
             port=free_port(),
             sender="pathway@hospital.example",
-            recipients=["coord@hospital.example"],
+            recipients=("coord@hospital.example",),
             base_url=BASE_URL,
             timeout=2,
-        )
+        ).send(reminder())
 
 
 def test_webhook_is_signed_and_keeps_its_id_across_sends(
     httpserver: HTTPServer, webhook: dict[str, Any]
 ) -> None:
     httpserver.expect_request(WEBHOOK_PATH, method="POST").respond_with_data("ok")
-    fixed = datetime(2024, 5, 2, 8, 0, tzinfo=UTC)
-    notifiers.send_webhook(reminder(), base_url=BASE_URL, now=lambda: fixed, **webhook)
-    notifiers.send_webhook(reminder(attempt=2), base_url=BASE_URL, **webhook)
+    # A whole second shortly before now: the verifier refuses timestamps 5 minutes off.
+    fixed = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+    WebhookChannel(**{**webhook, "clock": engine.SimulatedClock(fixed)}).send(reminder())
+    WebhookChannel(**webhook).send(reminder(attempt=2))
 
     assert len(httpserver.log) == 2
     (first, _), (second, _) = httpserver.log
@@ -186,9 +196,12 @@ def test_webhook_is_signed_and_keeps_its_id_across_sends(
 
 def test_webhook_plain_secret_signs_with_its_utf8_bytes(httpserver: HTTPServer) -> None:
     httpserver.expect_request(WEBHOOK_PATH, method="POST").respond_with_data("ok")
-    notifiers.send_webhook(
-        reminder(), url=httpserver.url_for(WEBHOOK_PATH), secret="plain-secret", base_url=BASE_URL
-    )
+    WebhookChannel(
+        url=httpserver.url_for(WEBHOOK_PATH),
+        secret="plain-secret",
+        base_url=BASE_URL,
+        clock=engine.SystemClock(),
+    ).send(reminder())
     (request, _) = httpserver.log[0]
     body = request.get_data()
     signed = f"reminder-7.{request.headers['webhook-timestamp']}.".encode() + body
@@ -197,14 +210,14 @@ def test_webhook_plain_secret_signs_with_its_utf8_bytes(httpserver: HTTPServer) 
 
 
 def test_webhook_unreachable_raises_without_patient_data() -> None:
-    with pytest.raises(notifiers.DeliveryError) as caught:
-        notifiers.send_webhook(
-            reminder(),
+    with pytest.raises(channels.DeliveryError) as caught:
+        WebhookChannel(
             url=f"http://127.0.0.1:{free_port()}/hook",
             secret=SECRET,
             base_url=BASE_URL,
+            clock=engine.SystemClock(),
             timeout=2,
-        )
+        ).send(reminder())
     assert PATIENT_REF not in str(caught.value)
 
 
@@ -215,13 +228,7 @@ def test_deliver_reports_503_for_webhook_while_email_succeeds(
 ) -> None:
     collector, email = smtp
     httpserver.expect_request(WEBHOOK_PATH, method="POST").respond_with_data("down", status=503)
-    outcomes = notifiers.deliver(
-        reminder(),
-        channels=["webhook", "email"],
-        email=email,
-        webhook=webhook,
-        base_url=BASE_URL,
-    )
+    outcomes = channels.deliver(reminder(), [WebhookChannel(**webhook), EmailChannel(**email)])
     assert outcomes["email"] is None
     assert outcomes["webhook"] is not None
     assert "503" in outcomes["webhook"]
@@ -237,12 +244,9 @@ def test_deliver_skips_channels_already_delivered(
 ) -> None:
     collector, email = smtp
     httpserver.expect_request(WEBHOOK_PATH, method="POST").respond_with_data("ok")
-    outcomes = notifiers.deliver(
+    outcomes = channels.deliver(
         reminder(attempt=2, delivered=frozenset({"email"})),
-        channels=["email", "webhook"],
-        email=email,
-        webhook=webhook,
-        base_url=BASE_URL,
+        [EmailChannel(**email), WebhookChannel(**webhook)],
     )
     assert outcomes == {"webhook": None}
     assert collector.messages == []
@@ -250,28 +254,69 @@ def test_deliver_skips_channels_already_delivered(
 
 
 def test_deliver_names_the_missing_setting() -> None:
-    outcomes = notifiers.deliver(
-        reminder(),
-        channels=["email", "webhook", "log"],
-        email=None,
-        webhook=None,
-        base_url=BASE_URL,
+    settings = engine.Settings(
+        channels={engine.Role.COORDINATOR: ["email", "webhook", "log"]}, public_url=BASE_URL
     )
+    chosen = channels.channels_for(
+        settings, roles=reminder().recipients, clock=engine.SystemClock()
+    )
+    outcomes = channels.deliver(reminder(), chosen)
     assert outcomes["log"] is None
     assert outcomes["email"] is not None and "PATHWAY_SMTP_HOST" in outcomes["email"]
     assert outcomes["webhook"] is not None and "PATHWAY_WEBHOOK_URL" in outcomes["webhook"]
 
 
 def test_log_channel_writes_a_line_without_the_patient(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="workers.notifiers"):
-        outcomes = notifiers.deliver(
-            reminder(), channels=["log"], email=None, webhook=None, base_url=BASE_URL
-        )
+    with caplog.at_level(logging.WARNING, logger="workers.channels.log"):
+        outcomes = channels.deliver(reminder(), [LogChannel(base_url=BASE_URL)])
     assert outcomes == {"log": None}
-    records = [r for r in caplog.records if r.name == "workers.notifiers"]
+    records = [r for r in caplog.records if r.name == "workers.channels.log"]
     assert len(records) == 1
     line = records[0].getMessage()
     assert records[0].levelno == logging.WARNING
     assert "7" in line and "c-123" in line and "referral_due_2_weeks" in line
     assert f"{BASE_URL}/cases/c-123" in line
     assert PATIENT_REF not in caplog.text
+
+
+def test_each_role_gets_the_channels_the_settings_name_for_it() -> None:
+    settings = engine.Settings(
+        channels={
+            engine.Role.COORDINATOR: ["email"],
+            engine.Role.CLINICIAN: ["webhook", "email"],
+        },
+        smtp_host="127.0.0.1",
+        smtp_recipients={
+            engine.Role.COORDINATOR: ["coord@hospital.example"],
+            engine.Role.CLINICIAN: ["lee@hospital.example"],
+        },
+        webhook_url="https://receiver.example/hook",
+        webhook_secret=SECRET,
+        public_url=BASE_URL,
+    )
+    clock = engine.SystemClock()
+    both = channels.channels_for(
+        settings, roles=(engine.Role.COORDINATOR, engine.Role.CLINICIAN), clock=clock
+    )
+    assert [c.name for c in both] == ["email", "webhook"]
+    (email, _) = both
+    assert isinstance(email, EmailChannel)
+    assert email.recipients == ("coord@hospital.example", "lee@hospital.example")
+    # A role the settings name no channel for is reminded in the log.
+    (fallback,) = channels.channels_for(settings, roles=(engine.Role.ADMIN,), clock=clock)
+    assert isinstance(fallback, LogChannel)
+
+
+def test_a_channel_that_fails_is_recorded_while_the_others_deliver() -> None:
+    def down(message: ReminderMessage) -> None:
+        raise ConnectionRefusedError(f"pager for case {message.case_id} is down")
+
+    pager = MemoryChannel(name="pager", handler=down)
+    inbox = MemoryChannel(name="inbox")
+    outcomes = channels.deliver(reminder(), [pager, inbox])
+    assert outcomes == {
+        "pager": "ConnectionRefusedError: pager for case c-123 is down",
+        "inbox": None,
+    }
+    assert [m.id for m in inbox.sent] == [7]
+    assert pager.sent == []
