@@ -19,6 +19,7 @@ import engine
 from . import problems
 from .auth import TokenVerifier
 from .routes import router
+from .settings import ApiSettings, get_settings
 
 log = logging.getLogger("api.access")
 
@@ -64,9 +65,9 @@ class AccessLog:
             )
 
 
-def create_app(settings: engine.Settings | None = None) -> FastAPI:
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """Build the app; on the embedded default the database schema is brought up to date."""
-    settings = settings or engine.get_settings()
+    settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

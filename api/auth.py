@@ -19,7 +19,9 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, Request
 
-from engine import CARE_ROLES, Role, Settings
+from engine import CARE_ROLES, Role
+
+from .settings import ApiSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ class Forbidden(Exception):
         self.detail = detail
 
 
-def issue_token(settings: Settings, *, sub: str, roles: list[str], hours: float = 8) -> str:
+def issue_token(settings: ApiSettings, *, sub: str, roles: list[str], hours: float = 8) -> str:
     """Sign a token for local use with the service's HS256 secret."""
     if settings.jwt_jwks:
         raise ValueError(
@@ -98,7 +100,7 @@ def _jwks_file(path: str, _mtime: float) -> jwt.PyJWKSet:
 class TokenVerifier:
     """Checks bearer tokens against the configured keys."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ApiSettings) -> None:
         self.settings = settings
         self.secret = None if settings.jwt_jwks else settings.signing_secret()
 

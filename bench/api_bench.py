@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 import engine  # noqa: E402
 from api.auth import issue_token  # noqa: E402
+from api.settings import ApiSettings  # noqa: E402
 from bench.seeding import clone_case  # noqa: E402
 from tests.data import GOOD_PLAN as PLAN  # noqa: E402
 from tests.data import NO_RED_FLAGS as SCREEN  # noqa: E402
@@ -271,7 +272,7 @@ def main() -> None:
         f"{args.workers} server workers, {args.concurrency} concurrent connections"
     )
     data_dir = Path("/tmp/pathway-api-bench")
-    settings = engine.Settings(data_dir=data_dir, database_url=url, jwt_secret=SECRET)  # type: ignore[arg-type]
+    settings = ApiSettings(data_dir=data_dir, database_url=url, jwt_secret=SECRET)  # type: ignore[arg-type]
     token = issue_token(settings, sub="bench", roles=["clinician", "coordinator"])
     offset = 0
     for (label, workload), count in zip(workloads, per_workload, strict=True):

@@ -19,11 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis
 
-import engine
 from workers.app import SEND_QUEUE, create_celery
+from workers.settings import WorkerSettings
 
 BROKER = os.environ.get("PATHWAY_BENCH_BROKER", "redis://127.0.0.1:6379/14")
-app = create_celery(engine.Settings(broker_url=BROKER, data_dir=Path("/tmp/pathway-floor")))
+app = create_celery(WorkerSettings(broker_url=BROKER, data_dir=Path("/tmp/pathway-floor")))
 
 
 @app.task(name="bench.nothing", ignore_result=True)

@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -95,14 +96,27 @@ def _simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _command_name() -> str:
+    """How to run ``pathway`` again: by name when the PATH finds this installation's, else by
+    its path (``.venv/bin/pathway`` in a checkout)."""
+    beside = Path(sys.executable).parent / "pathway"  # not resolved: a venv's python is a link
+    found = shutil.which("pathway")
+    if not beside.exists() or (found and Path(found).resolve() == beside.resolve()):
+        return "pathway"
+    relative = os.path.relpath(beside)
+    return relative if not relative.startswith("..") else str(beside)
+
+
 def _serve(args: argparse.Namespace) -> int:
     # Flags become settings through the environment, so every worker process sees them.
     for name, value in (("PATHWAY_HOST", args.host), ("PATHWAY_PORT", args.port)):
         if value is not None:
             os.environ[name] = str(value)
-    engine.get_settings.cache_clear()
+    from api.settings import get_settings
+
+    get_settings.cache_clear()
     try:
-        settings = engine.get_settings()
+        settings = get_settings()
     except ValueError as exc:
         print(f"pathway serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -118,7 +132,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     print(f"Pathway is serving at {base} (database: {where})")
     print(f"  interactive API docs: {base}/docs")
-    print("  get a token:          .venv/bin/pathway token --sub ana --role coordinator")
+    print(f"  get a token:          {_command_name()} token --sub ana --role coordinator")
     print(f"  then:                 curl -H 'Authorization: Bearer <token>' {base}/worklist")
     sys.stdout.flush()
     if settings.is_embedded:
@@ -133,7 +147,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    settings = engine.get_settings()  # first: a bad setting is reported, not a traceback
+    from workers.settings import get_settings
+
+    settings = get_settings()  # first: a bad setting is reported, not a traceback
     from workers.app import app
 
     print(
@@ -156,7 +172,9 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _beat(_args: argparse.Namespace) -> int:
-    settings = engine.get_settings()
+    from workers.settings import get_settings
+
+    settings = get_settings()
     from workers.app import app
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -174,8 +192,9 @@ def _beat(_args: argparse.Namespace) -> int:
 
 def _up(_args: argparse.Namespace) -> int:
     from cli import up
+    from workers.settings import get_settings
 
-    settings = engine.get_settings()
+    settings = get_settings()
     if settings.is_embedded:
         db = engine.make_engine(settings.database)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -186,9 +205,10 @@ def _up(_args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     from api.auth import issue_token
+    from api.settings import get_settings
 
     try:
-        token = issue_token(engine.get_settings(), sub=args.sub, roles=args.role, hours=args.hours)
+        token = issue_token(get_settings(), sub=args.sub, roles=args.role, hours=args.hours)
     except ValueError as exc:
         print(f"pathway token: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -198,6 +218,8 @@ def _token(args: argparse.Namespace) -> int:
 
 def _db_upgrade(_args: argparse.Namespace) -> int:
     settings = engine.get_settings()
+    if settings.is_embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = engine.make_engine(settings.database)
     try:
         engine.upgrade(db)
@@ -205,6 +227,9 @@ def _db_upgrade(_args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     return EXIT_OK
+
+
+_READS_SETTINGS = (_serve, _worker, _beat, _up, _token, _db_upgrade)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,11 +287,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_settings() -> None:
+    """Read every layer's settings, so that a bad one stops any process at once, by name: a
+    deployment gives all its processes the same environment (see docker-compose.yml)."""
+    from api.settings import get_settings as api_settings
+    from workers.settings import get_settings as worker_settings
+
+    api_settings()
+    worker_settings()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
+        if args.func in _READS_SETTINGS:
+            _check_settings()
         code: int = args.func(args)
     except (engine.PathwayError, engine.SettingsInvalid) as exc:
         print(f"pathway {args.command}: {exc}", file=sys.stderr)

@@ -19,7 +19,7 @@ from types import FrameType
 
 import uvicorn
 
-import engine
+from api.settings import ApiSettings, get_settings
 
 
 def _socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -33,7 +33,7 @@ def _socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _config(settings: engine.Settings) -> uvicorn.Config:
+def _config(settings: ApiSettings) -> uvicorn.Config:
     return uvicorn.Config(
         "api.app:create_app",
         factory=True,
@@ -44,12 +44,12 @@ def _config(settings: engine.Settings) -> uvicorn.Config:
 
 
 def _worker(host: str, port: int) -> None:
-    settings = engine.get_settings()
+    settings = get_settings()
     server = uvicorn.Server(_config(settings))
     server.run(sockets=[_socket(host, port, reuse_port=True)])
 
 
-def run(settings: engine.Settings, *, workers: int) -> int:
+def run(settings: ApiSettings, *, workers: int) -> int:
     """Serve until interrupted; return the exit status."""
     if workers == 1:
         server = uvicorn.Server(_config(settings))

@@ -18,7 +18,7 @@ from types import FrameType
 
 import redis
 
-import engine
+from workers.settings import WorkerSettings
 
 
 def _answers(url: str) -> bool:
@@ -66,7 +66,7 @@ def _embedded_broker(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     return server, url
 
 
-def run(settings: engine.Settings) -> int:
+def run(settings: WorkerSettings) -> int:
     """Start the broker if needed, then the API, a worker and the beat; wait; stop them all."""
     env = dict(os.environ)
     processes: list[subprocess.Popen[bytes]] = []

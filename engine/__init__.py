@@ -77,7 +77,8 @@ from .scheduling import claim as claim_reminder
 from .scheduling import enqueue_due as enqueue_due_reminders
 from .scheduling import reap as reap_reminders
 from .scheduling import record_delivery as record_reminder_delivery
-from .settings import Settings, SettingsInvalid, get_settings
+from .settings import EngineSettings, SettingsInvalid, empty_is_unset, get_settings
+from .settings import load as load_settings
 from .store import current_revision, make_engine, session_factory, upgrade
 from .validation import FileReport, validate_documents, validate_paths
 from .vocabulary import CARE_ROLES, CaseStatus, EventType, ReminderStatus, Role
@@ -160,9 +161,11 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "session_factory",
     "upgrade",
     "current_revision",
-    "Settings",
+    "EngineSettings",
     "SettingsInvalid",
+    "empty_is_unset",
     "get_settings",
+    "load_settings",
 ]
 
 # SpiffWorkflow puts task data (patient data) into its log records at DEBUG: never let it.

@@ -10,14 +10,14 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Exchange, Queue
 
-import engine
+from .settings import WorkerSettings, get_settings
 
 SWEEP_QUEUE = "pathway.sweep"
 SEND_QUEUE = "pathway.send"
 QUEUES = (SWEEP_QUEUE, SEND_QUEUE)
 
 
-def create_celery(settings: engine.Settings) -> Celery:
+def create_celery(settings: WorkerSettings) -> Celery:
     """Build the Celery app from the settings."""
     app = Celery("pathway", broker=settings.broker_url, include=["workers.tasks"])
     app.conf.update(
@@ -65,4 +65,4 @@ def create_celery(settings: engine.Settings) -> Celery:
     return app
 
 
-app = create_celery(engine.get_settings())
+app = create_celery(get_settings())

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import engine
 
 from .channels import Channel, channels_for, deliver
+from .settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class SweepReport:
 def sweep(
     *,
     sessions: sessionmaker[Session],
-    settings: engine.Settings,
+    settings: WorkerSettings,
     clock: engine.Clock,
     publish: Publish,
 ) -> SweepReport:
@@ -89,7 +90,7 @@ def sweep(
 def publish_due(
     *,
     sessions: sessionmaker[Session],
-    settings: engine.Settings,
+    settings: WorkerSettings,
     clock: engine.Clock,
     publish: Publish,
 ) -> int:
@@ -109,7 +110,7 @@ def send(
     reminder_id: int,
     *,
     sessions: sessionmaker[Session],
-    settings: engine.Settings,
+    settings: WorkerSettings,
     clock: engine.Clock,
     choose: ChooseChannels | None = None,
 ) -> str:

@@ -17,6 +17,7 @@ import engine
 
 from . import scheduler
 from .app import app
+from .settings import get_settings
 
 clock = engine.SystemClock()
 
@@ -24,7 +25,7 @@ clock = engine.SystemClock()
 @lru_cache
 def _sessions(pid: int) -> sessionmaker[Session]:
     # One database engine per worker process (prefork children must not share sockets).
-    return engine.session_factory(engine.make_engine(engine.get_settings().database))
+    return engine.session_factory(engine.make_engine(get_settings().database))
 
 
 def sessions() -> sessionmaker[Session]:
@@ -43,7 +44,7 @@ def publish(reminder_ids: Sequence[int]) -> None:
 def sweep() -> dict[str, int]:
     """Sweep once: reap stuck reminders, fire due timers, publish the reminders raised."""
     report = scheduler.sweep(
-        sessions=sessions(), settings=engine.get_settings(), clock=clock, publish=publish
+        sessions=sessions(), settings=get_settings(), clock=clock, publish=publish
     )
     return asdict(report)
 
@@ -51,6 +52,4 @@ def sweep() -> dict[str, int]:
 @app.task(name="pathway.send_reminder", ignore_result=True)
 def send_reminder(reminder_id: int) -> str:
     """Claim one reminder, deliver it on its roles' channels, and record the outcome."""
-    return scheduler.send(
-        reminder_id, sessions=sessions(), settings=engine.get_settings(), clock=clock
-    )
+    return scheduler.send(reminder_id, sessions=sessions(), settings=get_settings(), clock=clock)

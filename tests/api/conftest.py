@@ -23,6 +23,7 @@ from sqlalchemy import text
 
 import engine
 from api.auth import issue_token
+from api.settings import ApiSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-for-the-api-suite-only-0123456789"
@@ -54,7 +55,7 @@ class Server:
     database: str
     log: Path
     process: subprocess.Popen[bytes]
-    settings: engine.Settings = field(repr=False)
+    settings: ApiSettings = field(repr=False)
 
     def token(self, sub: str, *roles: str, hours: float = 1) -> str:
         return issue_token(self.settings, sub=sub, roles=list(roles), hours=hours)
@@ -113,7 +114,7 @@ def start_server(
     else:
         process.kill()
         raise RuntimeError(f"pathway serve did not become ready: {log.read_text()[-2000:]}")
-    settings = engine.Settings(
+    settings = ApiSettings(
         data_dir=data_dir,
         database_url=database,
         jwt_secret=SECRET,  # type: ignore[arg-type]

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-import engine
+from api.settings import ApiSettings
 from cli.main import build_parser
+from workers.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,8 @@ def compose() -> dict[str, Any]:
 
 def test_every_setting_passed_is_one_pathway_reads(compose: dict[str, Any]) -> None:
     env = compose["x-pathway-env"]
-    known = {f"PATHWAY_{name.upper()}" for name in engine.Settings.model_fields}
+    fields = {*ApiSettings.model_fields, *WorkerSettings.model_fields}
+    known = {f"PATHWAY_{name.upper()}" for name in fields}
     assert set(env) - known == set()
     for name in ("api", "worker", "beat", "migrate"):
         assert compose["services"][name]["environment"] == env

@@ -31,6 +31,7 @@ from tests.conftest import IN_CI, Database
 from tests.data import GOOD_PLAN, NO_RED_FLAGS
 from tests.pathway.conftest import intake
 from workers import scheduler
+from workers.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_" + base64.b64encode(b"synthetic-test-secret-0123456789").decode()
@@ -228,7 +229,7 @@ class Simulation:
     subject is the sweep's and the send's logic, not the processes."""
 
     db: Database
-    settings: engine.Settings
+    settings: WorkerSettings
     clock: engine.SimulatedClock
     sends: list[str] = field(default_factory=list)
 
@@ -280,7 +281,7 @@ def simulation(db: Database, **settings: Any) -> Simulation:
         "public_url": "https://pathway.hospital.example",
         **settings,
     }
-    return Simulation(db, engine.Settings(**chosen), engine.SimulatedClock(datetime.now(UTC)))
+    return Simulation(db, WorkerSettings(**chosen), engine.SimulatedClock(datetime.now(UTC)))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -24,6 +24,7 @@ from tests.api.conftest import free_port
 from tests.workers.conftest import SECRET, Collector, verify
 from workers import channels
 from workers.channels import EmailChannel, LogChannel, MemoryChannel, WebhookChannel
+from workers.settings import WorkerSettings
 
 BASE_URL = "https://pathway.example"
 PATIENT_REF = "MRN-SYNTH-0042"
@@ -254,7 +255,7 @@ def test_deliver_skips_channels_already_delivered(
 
 
 def test_deliver_names_the_missing_setting() -> None:
-    settings = engine.Settings(
+    settings = WorkerSettings(
         channels={engine.Role.COORDINATOR: ["email", "webhook", "log"]}, public_url=BASE_URL
     )
     chosen = channels.channels_for(
@@ -280,7 +281,7 @@ def test_log_channel_writes_a_line_without_the_patient(caplog: pytest.LogCapture
 
 
 def test_each_role_gets_the_channels_the_settings_name_for_it() -> None:
-    settings = engine.Settings(
+    settings = WorkerSettings(
         channels={
             engine.Role.COORDINATOR: ["email"],
             engine.Role.CLINICIAN: ["webhook", "email"],

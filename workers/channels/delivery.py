@@ -14,6 +14,7 @@ from typing import Protocol
 
 import engine
 
+from ..settings import WorkerSettings
 from . import email, log, webhook
 from .base import Channel, DeliveryError, NotConfigured, Unavailable
 
@@ -27,7 +28,7 @@ class Factory(Protocol):
     """Builds one kind of channel from the settings for a reminder to some roles."""
 
     def __call__(
-        self, settings: engine.Settings, *, roles: Iterable[str], clock: engine.Clock
+        self, settings: WorkerSettings, *, roles: Iterable[str], clock: engine.Clock
     ) -> Channel: ...
 
 
@@ -39,7 +40,7 @@ FACTORIES: Mapping[str, Factory] = {
 """The channels ``PATHWAY_CHANNELS`` can name, by name."""
 
 
-def channel_names(settings: engine.Settings, roles: Iterable[str]) -> list[str]:
+def channel_names(settings: WorkerSettings, roles: Iterable[str]) -> list[str]:
     """Return the channels the given roles ask for, each once, in the order named."""
     chosen: list[str] = []
     for role in roles:
@@ -50,7 +51,7 @@ def channel_names(settings: engine.Settings, roles: Iterable[str]) -> list[str]:
 
 
 def channels_for(
-    settings: engine.Settings, *, roles: Sequence[str], clock: engine.Clock
+    settings: WorkerSettings, *, roles: Sequence[str], clock: engine.Clock
 ) -> list[Channel]:
     """Return the channels of a reminder to ``roles``, as the settings choose them."""
     chosen: list[Channel] = []

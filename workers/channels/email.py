@@ -11,6 +11,7 @@ from email.message import EmailMessage
 
 import engine
 
+from ..settings import WorkerSettings
 from .base import Channel, DeliveryError, Unavailable
 from .content import render
 
@@ -58,7 +59,7 @@ class EmailChannel(Channel):
 
 
 def from_settings(
-    settings: engine.Settings, *, roles: Iterable[str], clock: engine.Clock
+    settings: WorkerSettings, *, roles: Iterable[str], clock: engine.Clock
 ) -> Channel:
     """The email channel to the addresses of ``roles``, or why there is none."""
     recipients = tuple(sorted({a for r in roles for a in settings.smtp_recipients.get(r, [])}))

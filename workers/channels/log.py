@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import engine
 
+from ..settings import WorkerSettings
 from .base import Channel
 from .content import case_link
 
@@ -34,7 +35,7 @@ class LogChannel(Channel):
 
 
 def from_settings(
-    settings: engine.Settings, *, roles: Iterable[str], clock: engine.Clock
+    settings: WorkerSettings, *, roles: Iterable[str], clock: engine.Clock
 ) -> Channel:
     """The log channel; it needs no setting."""
     return LogChannel(base_url=settings.base_url)

@@ -23,6 +23,7 @@ from standardwebhooks import Webhook
 
 import engine
 
+from ..settings import WorkerSettings
 from .base import Channel, DeliveryError, Unavailable
 from .content import case_link, iso_utc
 
@@ -106,7 +107,7 @@ class WebhookChannel(Channel):
 
 
 def from_settings(
-    settings: engine.Settings, *, roles: Iterable[str], clock: engine.Clock
+    settings: WorkerSettings, *, roles: Iterable[str], clock: engine.Clock
 ) -> Channel:
     """The webhook channel of the settings (the same for every role), or why there is none."""
     if not settings.webhook_url or settings.webhook_secret is None:
