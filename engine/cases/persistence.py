@@ -36,6 +36,11 @@ _DELETE_READY = delete(case_tasks).where(
     case_tasks.c.case_id == bindparam("case_id"),
     case_tasks.c.task_id.in_(bindparam("gone", expanding=True)),
 )
+_MOVE_READY = (
+    update(case_tasks)
+    .where(case_tasks.c.case_id == bindparam("case"), case_tasks.c.task_id == bindparam("task"))
+    .values(due_at=bindparam("due"), urgent=bindparam("urgent_now"), ready_at=bindparam("at"))
+)
 _DELETE_TIMERS = delete(case_timers).where(case_timers.c.case_id == bindparam("case_id"))
 _CHANGING = (
     "state",
@@ -102,16 +107,27 @@ def _write_ready(
     session: Session, case_id: str, *, run: CaseRun, active: bool, now: datetime
 ) -> None:
     """Update the case's ready-step rows (what worklists read): drop the steps that are no
-    longer ready or whose due time moved, add the new ones; untouched rows keep their ready_at."""
-    before = {(r.task_id, r.due_at, r.urgent): r for r in run.ready_steps_before}
-    after = {(r.task_id, r.due_at, r.urgent): r for r in run.ready_steps()} if active else {}
-    gone = [key[0] for key in before if key not in after]
-    new = [r for key, r in after.items() if key not in before]
-    _replace_rows(
-        session,
-        removal=(_DELETE_READY, {"case_id": case_id, "gone": gone}) if gone else None,
-        table=case_tasks,
-        rows=[
+    longer ready, move in place those whose due time or urgency changed, add the new ones
+    with their roles; untouched rows keep their ready_at."""
+    before = {r.task_id: r for r in run.ready_steps_before}
+    after = {r.task_id: r for r in run.ready_steps()} if active else {}
+    gone = [task_id for task_id in before if task_id not in after]
+    if gone:  # their role rows go with them (ON DELETE CASCADE)
+        session.execute(_DELETE_READY, {"case_id": case_id, "gone": gone})
+    moved = [
+        {"case": case_id, "task": r.task_id, "due": r.due_at, "urgent_now": r.urgent, "at": now}
+        for task_id, r in after.items()
+        if task_id in before
+        and (before[task_id].due_at, before[task_id].urgent) != (r.due_at, r.urgent)
+    ]
+    if moved:
+        session.execute(_MOVE_READY, moved)
+    new = [r for task_id, r in after.items() if task_id not in before]
+    if not new:
+        return
+    session.execute(
+        insert(case_tasks),
+        [
             {
                 "case_id": case_id,
                 "task_id": r.task_id,
@@ -131,7 +147,7 @@ def _write_ready(
         if r.step is not None
         for role in r.step.roles
     ]
-    if roles:  # a step's old role rows went with its row (ON DELETE CASCADE)
+    if roles:
         session.execute(insert(case_task_roles), roles)
 
 
