@@ -53,9 +53,9 @@ def _validate(args: argparse.Namespace) -> int:
 def _detail(event: dict[str, Any]) -> str:
     parts = []
     for key in ("task", "timer", "deadline", "reminder", "variance", "message", "end"):
-        if event.get(key) and not (key == "task" and event["type"] == "variance"):
+        if event.get(key) and not (key == "task" and event["type"] == engine.EventType.VARIANCE):
             parts.append(str(event[key]) if key in ("task", "timer") else f"{key}: {event[key]}")
-    if event["type"] == "variance" and event.get("task"):
+    if event["type"] == engine.EventType.VARIANCE and event.get("task"):
         parts.append(f"at {event['task']}")
     return "  ".join(parts)
 
@@ -114,8 +114,8 @@ def _serve(args: argparse.Namespace) -> int:
             os.environ[name] = str(value)
     from api.settings import get_settings
 
-    get_settings.cache_clear()
     try:
+        _check_settings()
         settings = get_settings()
     except ValueError as exc:
         print(f"pathway serve: {exc}", file=sys.stderr)
@@ -229,7 +229,7 @@ def _db_upgrade(_args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_READS_SETTINGS = (_serve, _worker, _beat, _up, _token, _db_upgrade)
+_READS_SETTINGS = (_worker, _beat, _up, _token, _db_upgrade)  # _serve checks after its flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -293,8 +293,17 @@ def _check_settings() -> None:
     from api.settings import get_settings as api_settings
     from workers.settings import get_settings as worker_settings
 
-    api_settings()
-    worker_settings()
+    problems = []
+    for read in (api_settings, worker_settings):
+        read.cache_clear()  # the environment may have changed (pathway serve's flags)
+        try:
+            read()
+        except engine.SettingsInvalid as exc:
+            problems.append(str(exc).removeprefix("invalid settings: "))
+    if problems:
+        # A setting both layers read is named once.
+        unique = list(dict.fromkeys(p for found in problems for p in found.split("; ")))
+        raise engine.SettingsInvalid("invalid settings: " + "; ".join(unique))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -91,7 +91,8 @@ class Step:
     @property
     def roles(self) -> tuple[Role, ...]:
         """The roles that may do the step (the diagram writes them comma-separated)."""
-        return tuple(Role(r.strip()) for r in (self.role or "").split(",") if r.strip())
+        named = (r.strip() for r in (self.role or "").split(","))
+        return tuple(dict.fromkeys(Role(r) for r in named if r))
 
 
 def _text(node: etree._Element | None) -> str | None:

@@ -6,10 +6,10 @@ definition's already-parsed spec.
 
 The stored document says which format it is in (``format``, our number) and which
 SpiffWorkflow serializer wrote its task tree (``spiff``). Loading brings an older document
-forward through ``MIGRATIONS``, one format at a time, and then through SpiffWorkflow's own
-migrations when its serializer has moved on, as ``BpmnWorkflowSerializer.migrate`` does for
-its full documents. So neither a new engine nor a SpiffWorkflow upgrade strands a stored case.
-A state from a *newer* format than this engine knows is refused.
+forward through ``MIGRATIONS``, one format at a time, and then through ``SPIFF_MIGRATIONS``
+when SpiffWorkflow's serializer has moved on, as ``BpmnWorkflowSerializer.migrate`` does for
+its own full documents. A state this engine cannot bring forward (a newer format, a
+serializer version with no migration) is refused with a message saying which.
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ from SpiffWorkflow.bpmn.serializer.default.event_definition import (
 )
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
-from SpiffWorkflow.bpmn.serializer.migration.version_migration import (
-    MIGRATIONS as SPIFF_MIGRATIONS,
-)
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_VERSION
 
 from ..diagrams import ClockedCycle, ClockedDuration, ClockedTimeDate, ParsedPathway
@@ -92,6 +89,17 @@ def _from_format_1(dct: dict[str, Any]) -> dict[str, Any]:
 MIGRATIONS: dict[int, Any] = {1: _from_format_1}
 """Format n to n + 1, applied in turn on load."""
 
+SPIFF_MIGRATIONS: dict[str, Any] = {}
+"""SpiffWorkflow serializer version v to the next one it knows, for the task tree stored here.
+
+Empty while SpiffWorkflow's serializer is at the version every stored case was written with
+(1.5). When an upgrade moves it on, its release notes and its own table
+(``SpiffWorkflow.bpmn.serializer.migration.version_migration.MIGRATIONS``) say what changed in
+the task tree; a step here makes that change to our documents, which hold no spec (the spec
+is parsed anew from the stored diagram, so a change to specs alone needs only a new entry
+that sets ``spiff``). SpiffWorkflow's functions cannot be called on our documents as they
+are: they read the spec embedded in a full document."""
+
 
 def _format_of(dct: dict[str, Any]) -> int:
     found = dct.get("format")
@@ -114,19 +122,16 @@ def migrate(dct: dict[str, Any]) -> dict[str, Any]:
         dct = MIGRATIONS[found](dct)
         found = _format_of(dct)
     spiff = dct.get("spiff")
-    if spiff != SPIFF_VERSION:
-        # SpiffWorkflow's own upgrade, as its serializer's ``migrate`` runs it on a full
-        # document: the table's entry for the old version rewrites the task tree in place
-        # (steps that touch specs find none here: the spec is the definition's, parsed anew).
-        upgrade = SPIFF_MIGRATIONS.get(spiff)
-        if upgrade is None:
+    while spiff != SPIFF_VERSION:
+        step = SPIFF_MIGRATIONS.get(str(spiff))
+        if step is None:
             raise StateFormatError(
-                f"case state's task tree was written by SpiffWorkflow serializer {spiff!r}, "
-                f"which this SpiffWorkflow ({SPIFF_VERSION}) cannot migrate"
+                f"case state's task tree was written by SpiffWorkflow serializer {spiff!r}; "
+                f"this SpiffWorkflow writes {SPIFF_VERSION} and engine/runtime/state.py has no "
+                "migration from it: add one to SPIFF_MIGRATIONS"
             )
-        upgrade(dct)
-        dct.pop("VERSION", None)
-        dct["spiff"] = SPIFF_VERSION
+        dct = step(dct)
+        spiff = dct.get("spiff")
     return dct
 
 

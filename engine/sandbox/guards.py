@@ -1,6 +1,6 @@
 """Run-time guards of the diagram-code sandbox: what compiled diagram code calls as it runs.
 
-RestrictedPython (and the policy in ``sandbox_policy``) rewrites attribute and item access,
+RestrictedPython (and the policy in ``policy``) rewrites attribute and item access,
 assignment targets, unpacking, ``+ * ** << %``, f-strings and every loop pass into calls of the
 hooks in ``GUARD_HOOKS``. These allow only the listed methods, cap the size of numbers, text
 and lists, charge what a run builds against its budget, and stop a run at its time limit.

@@ -3,7 +3,7 @@
 ``Checker`` refuses what diagram code may not do (imports, definitions, names and attributes
 outside the allow-lists, ...) with a reason a modeler can act on. ``Policy`` is the
 RestrictedPython transformer that compiles what is left, adding calls of the run-time guards
-(``sandbox_guards``) on sizes and loops. Neither runs any code.
+(``guards``) on sizes and loops. Neither runs any code.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ sandbox accept, and what a pathway needs (roles, evidence, diagram layout).
 
 ``check_bpmn`` runs, on each executable process, the checks held here (diagram code, flows and
 gateways, timers, tasks, steps, layout, the decisions business rule tasks call), then has
-SpiffWorkflow build the process and adds what it refuses, worded by ``spiff_refusals``.
+SpiffWorkflow build the process and adds what it refuses, worded by ``validation.spiff``.
 
 Every check is collected, not stop-at-first; each problem names the element, its line and what
 to change. Nothing here runs diagram code: expressions are only compiled by the sandbox.
@@ -33,7 +33,7 @@ from .problems import (
 )
 from .spiff import clean_message, crash_problem, engine_problem, merge_engine_problems
 
-# With the helpers that moved to diagram_problems and spiff_refusals: still importable from here.
+# With the helpers that live in validation.problems and validation.spiff: importable from here.
 __all__ = [
     "BPMNDI_NS",
     "DMN13_NS",

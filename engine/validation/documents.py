@@ -4,10 +4,10 @@ Each file gets a report: deployable, or a list of problems that each name the el
 and what to change. In order: safe, well-formed XML (no DOCTYPE, nothing expanded or fetched);
 the kind of document; the XML Schema SpiffWorkflow bundles (every error, not just the first);
 then, for BPMN, what the engine and the sandbox accept on each executable process and what a
-pathway needs (see ``diagram_checks``); for DMN, decision tables the engine can run (see
-``decision_checks``). Validation never raises for any input bytes and never runs diagram code.
+pathway needs (see ``validation.bpmn``); for DMN, decision tables the engine can run (see
+``validation.dmn``). Validation never raises for any input bytes and never runs diagram code.
 
-This module reads the files, tells their kind, hands them to ``schema_checks`` and the checks
+This module reads the files, tells their kind, hands them to ``validation.schema`` and the checks
 above, matches BPMN files with the DMN files that declare their decisions (given, or found
 beside them on disk), and reports each file as a ``FileReport``.
 """

@@ -1,6 +1,6 @@
 """Problems located in a diagram: how an element is named, and where a problem points.
 
-Shared by the BPMN checks (``diagram_checks``), the DMN checks (``decision_checks``) and the
+Shared by the BPMN checks (``validation.bpmn``), the DMN checks (``validation.dmn``) and the
 rest of validation: ``label`` names an element as a modeler sees it, ``problem`` builds a
 Problem at an element (its id, or the nearest ancestor's, and its line), ``owner`` finds the
 flow element (one of ``FLOW_NODES``, a sequence flow or the process) a nested element belongs

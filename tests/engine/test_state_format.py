@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import insert, select
 
 import engine
-from engine.runtime import FORMAT, StateFormatError, migrate
+from engine.runtime import FORMAT, StateFormatError, migrate, state
 from engine.store import case_timers, cases
 from tests.conftest import Database
 
@@ -114,5 +114,25 @@ def test_a_state_from_a_newer_engine_is_refused_with_a_reason() -> None:
 
 
 def test_a_task_tree_from_an_unknown_spiffworkflow_serializer_is_refused() -> None:
-    with pytest.raises(StateFormatError, match="cannot migrate"):
+    with pytest.raises(StateFormatError, match="no migration from it"):
         migrate({"format": FORMAT, "spiff": "0.1"})
+
+
+def test_a_task_tree_from_an_older_spiffworkflow_serializer_goes_through_its_migrations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chain a SpiffWorkflow upgrade would extend: 1.3 to 1.4 to the current version."""
+    seen: list[str] = []
+
+    def step_to(version: str) -> Any:
+        def step(dct: dict[str, Any]) -> dict[str, Any]:
+            seen.append(f"{dct['spiff']}->{version}")
+            return {**dct, "spiff": version}
+
+        return step
+
+    current = state.SPIFF_VERSION
+    monkeypatch.setattr(state, "SPIFF_MIGRATIONS", {"1.3": step_to("1.4"), "1.4": step_to(current)})
+    document = migrate({"format": "pathway-1/spiff-1.3", "tasks": {}})
+    assert seen == ["1.3->1.4", f"1.4->{current}"]
+    assert (document["format"], document["spiff"]) == (FORMAT, current)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-import engine.validation.bpmn as diagram_checks
+import engine.validation.bpmn as bpmn_checks
 from engine.errors import Problem
 from engine.validation import FileReport, validate_documents, validate_paths
 
@@ -613,7 +613,7 @@ def test_unexpected_engine_crash_names_the_element(monkeypatch: pytest.MonkeyPat
         assert node is not None
         raise KeyError("timeDuration")
 
-    monkeypatch.setattr(diagram_checks, "build_specs", crashing_build_specs)
+    monkeypatch.setattr(bpmn_checks, "build_specs", crashing_build_specs)
     report = _check(_bpmn(), DMN_FIXTURE.read_bytes())
     (problem,) = report.problems
     assert problem.element_id == "wait_timer"

@@ -35,12 +35,12 @@ def upgrade() -> None:
     op.create_index("ix_case_task_roles_role", "case_task_roles", ["role", "case_id"])
     bind = op.get_bind()
     rows = [
-        {"case_id": case_id, "task_id": task_id, "role": role.strip()}
+        {"case_id": case_id, "task_id": task_id, "role": role}
         for case_id, task_id, joined in bind.execute(
             sa.text("SELECT case_id, task_id, role FROM case_tasks WHERE role IS NOT NULL")
         )
-        for role in dict.fromkeys(joined.split(","))
-        if role.strip()
+        for role in dict.fromkeys(r.strip() for r in joined.split(","))
+        if role
     ]
     if rows:
         op.bulk_insert(roles, rows)
