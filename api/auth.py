@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -73,6 +75,11 @@ def issue_token(settings: ApiSettings, *, sub: str, roles: list[str], hours: flo
         raise ValueError("the token needs a subject (--sub)")
     if hours <= 0:
         raise ValueError("--hours must be positive")
+    if hours > settings.jwt_max_hours:
+        raise ValueError(
+            f"--hours may be at most {settings.jwt_max_hours:g} (PATHWAY_JWT_MAX_HOURS): "
+            "the service refuses tokens that live longer"
+        )
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": sub,
@@ -144,6 +151,7 @@ class TokenVerifier:
             raise AuthError("the token has expired") from None
         except jwt.PyJWTError as exc:
             raise AuthError(f"the token is not valid: {exc}") from None
+        self._check_lifetime(claims)
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub.strip():
             raise AuthError("the token does not say who it is for (an empty sub)")
@@ -154,6 +162,20 @@ class TokenVerifier:
             raw = []  # anything else grants nothing
         roles = frozenset(Role(r) for r in raw if isinstance(r, str) and r in _ROLE_NAMES)
         return Principal(sub=sub.strip(), roles=roles)
+
+    def _check_lifetime(self, claims: dict[str, Any]) -> None:
+        """A token's ``exp`` (and ``iat``) must be numbers, and it may not live longer than
+        PATHWAY_JWT_MAX_HOURS: PyJWT lets an ``exp`` of 1e308 through as never expiring."""
+        exp, iat = claims.get("exp"), claims.get("iat", time.time())
+        for name, value in (("exp", exp), ("iat", iat)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise AuthError(f"the token's {name} is not a time (seconds since 1970)")
+        assert isinstance(exp, int | float) and isinstance(iat, int | float)
+        if not math.isfinite(exp) or exp - iat > self.settings.jwt_max_hours * 3600:
+            raise AuthError(
+                f"the token lives longer than {self.settings.jwt_max_hours:g} hours "
+                "(PATHWAY_JWT_MAX_HOURS): ask for a shorter one"
+            )
 
 
 def principal(request: Request) -> Principal:

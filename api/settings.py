@@ -29,6 +29,10 @@ class ApiSettings(EngineSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
 
+    jwt_max_hours: float = Field(default=24, gt=0, le=24 * 366)
+    """The longest a token may live, from its ``iat`` (or from now, without one): a token
+    that names a later ``exp`` is refused, so a leaked one cannot outlast a working day."""
+
     _empty_is_unset = field_validator(
         "jwt_secret", "jwt_jwks", "jwt_issuer", "jwt_audience", mode="before"
     )(empty_is_unset)

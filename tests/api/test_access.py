@@ -6,15 +6,19 @@ modelers do not touch cases; without a usable token nothing but the health check
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 
+from api.auth import issue_token
+from api.settings import ApiSettings
 from tests.api.conftest import SECRET, Server
 from tests.api.test_cases import (
     PATHWAY,
@@ -345,3 +349,47 @@ def test_a_roles_claim_that_is_not_a_list_of_roles_grants_nothing(api: Server, r
         response = odd.get("/cases")
         assert response.status_code in (401, 403), response.text
         problem(response, response.status_code)
+
+
+@pytest.mark.parametrize(
+    ("claims", "detail"),
+    [
+        (lambda: valid_claims(exp=str(int(time.time()) + 3600)), "exp is not a time"),
+        (lambda: valid_claims(exp=1e308), "lives longer than 24 hours"),
+        (
+            lambda: valid_claims(exp=datetime.now(UTC) + timedelta(hours=25)),
+            "lives longer than 24 hours",
+        ),
+        (
+            lambda: valid_claims(
+                iat=datetime.now(UTC) - timedelta(hours=30),
+                exp=datetime.now(UTC) + timedelta(hours=1),
+            ),
+            "lives longer than 24 hours",
+        ),
+        (lambda: valid_claims(iat="2026-12-01"), "iat"),
+    ],
+    ids=["string-exp", "exp-1e308", "25-hours", "issued-30-hours-ago", "string-iat"],
+)
+def test_a_token_that_never_expires_or_lives_too_long_is_401(
+    api: Server, claims: Callable[[], dict[str, Any]], detail: str
+) -> None:
+    """PyJWT reads a string or an astronomically large exp as a time far away: such a token
+    would never expire. Tokens live at most PATHWAY_JWT_MAX_HOURS (24) from their iat."""
+    token = signed(claims())
+    with httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {token}"}) as caller:
+        body = problem(caller.get("/worklist"), 401)
+    assert detail in body["detail"]
+
+
+def test_a_token_within_its_lifetime_is_accepted(api: Server) -> None:
+    token = signed(valid_claims(exp=datetime.now(UTC) + timedelta(hours=23)))
+    with httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {token}"}) as caller:
+        assert caller.get("/worklist").status_code == 200
+
+
+def test_pathway_token_refuses_a_lifetime_the_service_would_refuse(tmp_path: Path) -> None:
+    settings = ApiSettings(data_dir=tmp_path, jwt_secret=SECRET)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at most 24"):
+        issue_token(settings, sub="ana", roles=["coordinator"], hours=48)
+    assert issue_token(settings, sub="ana", roles=["coordinator"], hours=24)
