@@ -73,7 +73,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = engine.make_engine(settings.database)
         if settings.is_embedded:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            settings.private_data_dir()
             engine.upgrade(db)
         sessions = engine.session_factory(db)
         for attempt in (1, 2):

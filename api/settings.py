@@ -52,7 +52,7 @@ class ApiSettings(EngineSettings):
             return self.jwt_secret.get_secret_value()
         path = self.data_dir / "jwt-secret"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.private_data_dir()
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:

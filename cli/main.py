@@ -138,7 +138,7 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.is_embedded:
         # Migrate once here, before several workers could race to do it.
         db = engine.make_engine(settings.database)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.private_data_dir()
         engine.upgrade(db)
         db.dispose()
     from cli import serve
@@ -177,7 +177,7 @@ def _beat(_args: argparse.Namespace) -> int:
     settings = get_settings()
     from workers.app import app
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.private_data_dir()
     print(f"Pathway beat: sweeping every {settings.sweep_seconds:g} s")
     sys.stdout.flush()
     app.start(
@@ -197,7 +197,7 @@ def _up(_args: argparse.Namespace) -> int:
     settings = get_settings()
     if settings.is_embedded:
         db = engine.make_engine(settings.database)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.private_data_dir()
         engine.upgrade(db)
         db.dispose()
     return up.run(settings)
@@ -219,7 +219,7 @@ def _token(args: argparse.Namespace) -> int:
 def _db_upgrade(_args: argparse.Namespace) -> int:
     settings = engine.get_settings()
     if settings.is_embedded:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.private_data_dir()
     db = engine.make_engine(settings.database)
     try:
         engine.upgrade(db)

@@ -8,6 +8,7 @@ environment and reports every bad setting by name, never by value (it could be a
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -51,6 +52,19 @@ class EngineSettings(BaseSettings):
     def database(self) -> str:
         """The database URL in effect."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'pathway.db').resolve()}"
+
+    def private_data_dir(self) -> Path:
+        """Create the data dir if need be and keep it private, whatever the umask: the folder
+        0700 and everything in it 0600 (0700 for folders), and files this process creates
+        later the same (its umask becomes 077). It holds the embedded database and the local
+        signing secret."""
+        os.umask(0o077)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        for path in self.data_dir.rglob("*"):
+            if not path.is_symlink():
+                path.chmod(0o700 if path.is_dir() else 0o600)
+        return self.data_dir
 
     @property
     def is_embedded(self) -> bool:

@@ -171,3 +171,30 @@ def test_a_json_setting_that_does_not_parse_is_named_not_echoed(tmp_path: Path) 
     assert result.returncode == 2
     assert "PATHWAY_SMTP_RECIPIENTS is not valid JSON" in result.stderr
     assert "Traceback" not in result.stderr and "private-list" not in result.stderr
+
+
+def test_the_data_folder_and_its_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    """The embedded database holds patient data and the folder the signing secret: 0700 and
+    0600, even when the caller's umask would leave them open, and a folder an older version
+    left world-readable is closed too."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    earlier = data / "left-by-an-older-version.txt"
+    earlier.write_text("synthetic")
+    earlier.chmod(0o644)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PATHWAY_DATA_DIR": str(data)}
+    for command in (["db", "upgrade"], ["token", "--sub", "ana", "--role", "coordinator"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "cli.main", *command],
+            cwd=tmp_path,
+            text=True,
+            capture_output=True,
+            timeout=60,
+            env=env,
+            preexec_fn=lambda: os.umask(0),
+        )
+        assert result.returncode == 0, result.stderr
+    modes = {p.name: p.stat().st_mode & 0o777 for p in [data, *data.rglob("*")]}
+    assert {"data", "pathway.db", "jwt-secret", earlier.name} <= set(modes)
+    assert modes == {name: 0o700 if name == "data" else 0o600 for name in modes}
