@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+CLINICAL_RANGE = "between 1900-01-01 and 2199-12-31"
+"""The dates and times Pathway takes from people. One outside them is a typo (a clinical
+date in year 1, a deadline in 9999), and arithmetic on it near the calendar's ends would
+overflow."""
+
+
+def in_clinical_range(when: date | datetime) -> bool:
+    """Tell whether a date, or an aware date-time, lies in the clinical range."""
+    if isinstance(when, datetime):
+        return EARLIEST <= when < LATEST
+    return EARLIEST.date() <= when < LATEST.date()
 
 
 class Clock(Protocol):

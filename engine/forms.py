@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from .clock import CLINICAL_RANGE, in_clinical_range
 from .errors import FieldError, InvalidTaskData
 
 FIELD_TYPES = ("string", "long", "boolean", "date", "enum")
@@ -94,6 +95,8 @@ def _check_value(spec: FormField, value: Any, *, today: date) -> str | None:
             return "must be a date written YYYY-MM-DD"
         if len(value) != 10:
             return "must be a date written YYYY-MM-DD"
+        if not in_clinical_range(parsed):
+            return f"must be a date {CLINICAL_RANGE}"
         if spec.not_future and parsed > today:
             return f"must not be in the future (today is {today.isoformat()})"
         return None

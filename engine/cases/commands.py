@@ -19,7 +19,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from .. import definitions
-from ..clock import Clock
+from ..clock import CLINICAL_RANGE, Clock, in_clinical_range
 from ..errors import CaseClosed, FieldError, InvalidTaskData, VersionConflict
 from ..runtime import CaseRun, load_state_and_memo
 from ..sandbox import script_engine
@@ -311,6 +311,8 @@ def reschedule_deadline(
     reason = _required_reason(reason, "reschedule")
     if due_at.tzinfo is None:
         raise InvalidTaskData("reschedule", [FieldError("due_at", "must include a timezone")])
+    if not in_clinical_range(due_at):
+        raise InvalidTaskData("reschedule", [FieldError("due_at", f"must be {CLINICAL_RANGE}")])
     return _command(
         session,
         case_id=case_id,

@@ -802,6 +802,41 @@ def test_rescheduling_needs_a_due_time_with_a_timezone(api: Server) -> None:
         assert get_case(root, case["id"])["deadlines"] == case["deadlines"]
 
 
+@pytest.mark.parametrize(
+    "due_at",
+    ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z", "2200-01-01T00:00:00Z"],
+    ids=["year-9999-west-of-utc", "year-1", "year-2200"],
+)
+def test_rescheduling_outside_the_clinical_calendar_is_422(api: Server, due_at: str) -> None:
+    """9999-12-31 west of UTC overflowed into a 500; year 1 was taken and fired at once."""
+    with api.client("root", "admin") as root:
+        case = in_conservative_care(root, "MRN-C-073", recent_intake())
+        response = root.post(
+            f"/cases/{case['id']}/deadlines/reassessment_due_6_weeks/reschedule",
+            json={"due_at": due_at, "reason": "typed in a hurry"},
+        )
+        body = problem(response, 422)
+        [error] = [e for e in body["errors"] if e["field"] == "due_at"]
+        assert "between 1900-01-01 and 2199-12-31" in error["message"]
+        assert get_case(root, case["id"])["deadlines"] == case["deadlines"]
+
+
+def test_a_clinical_date_outside_the_calendar_is_422(api: Server) -> None:
+    with api.client("ana", "coordinator") as ana:
+        response = ana.post(
+            "/cases",
+            json={
+                "pathway": PATHWAY,
+                "patient_ref": "MRN-C-074",
+                "data": recent_intake(symptom_onset="0001-01-01"),
+            },
+        )
+        body = problem(response, 422)
+        [error] = [e for e in body["errors"] if e["field"] == "symptom_onset"]
+        assert "between 1900-01-01 and 2199-12-31" in error["message"]
+        assert count_cases(ana) == 0
+
+
 def test_rescheduling_an_unknown_deadline_is_404_listing_the_waiting_ones(api: Server) -> None:
     with api.client("root", "admin") as root:
         case = in_conservative_care(root, "MRN-C-073", recent_intake(disabling_pain=True))
