@@ -87,22 +87,6 @@ def _write_events(session: Session, case_id: str, *, events: list[Event]) -> Non
         )
 
 
-def _replace_rows(
-    session: Session,
-    *,
-    removal: tuple[Any, dict[str, Any]] | None,
-    table: Any,
-    rows: list[dict[str, Any]],
-) -> None:
-    """Delete some rows (a prebuilt statement and its parameters) and insert others.
-    (Folding both into one PostgreSQL statement saved a round trip but cost more CPU,
-    compiling it anew each time, than it saved.)"""
-    if removal is not None:
-        session.execute(*removal)
-    if rows:
-        session.execute(insert(table), rows)
-
-
 def _write_ready(
     session: Session, case_id: str, *, run: CaseRun, active: bool, now: datetime
 ) -> None:
@@ -155,21 +139,19 @@ def _write_timers(session: Session, case_id: str, *, run: CaseRun, active: bool)
     """Rewrite the case's timer rows when its waiting timers changed (or it closed)."""
     if active and not run.timers_changed():
         return
-    _replace_rows(
-        session,
-        removal=(_DELETE_TIMERS, {"case_id": case_id}),
-        table=case_timers,
-        rows=[
-            {
-                "case_id": case_id,
-                "task_id": t.task_id,
-                "step": t.step,
-                "deadline": t.deadline,
-                "due_at": t.due_at,
-            }
-            for t in (run.waiting_timers() if active else [])
-        ],
-    )
+    session.execute(_DELETE_TIMERS, {"case_id": case_id})
+    rows = [
+        {
+            "case_id": case_id,
+            "task_id": t.task_id,
+            "step": t.step,
+            "deadline": t.deadline,
+            "due_at": t.due_at,
+        }
+        for t in (run.waiting_timers() if active else [])
+    ]
+    if rows:
+        session.execute(insert(case_timers), rows)
 
 
 def save(
