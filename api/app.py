@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
+import orjson
 from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import engine
@@ -24,45 +27,147 @@ from .settings import ApiSettings, get_settings
 log = logging.getLogger("api.access")
 
 
-class AccessLog:
-    """Gives each request an id (X-Request-ID) and logs method, path, status and time.
+# A request id a caller may choose: it is echoed into every log line of the request, so
+# nothing that could forge a line or carry a value of any length.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+# A path parameter shown in the log: a case's UUID, or an id of the diagram's own shape
+# (steps, messages and deadlines are snake_case). Anything else the caller typed (a patient
+# reference in the wrong place, a probe's bytes) is logged as the route's placeholder.
+_LOGGABLE_PARAM = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z][a-z0-9_]{0,63}"
+)
+_LOGGABLE_PATH = re.compile(r"(/[a-z][a-z0-9_.-]{0,63})*/?")
 
-    The query string is never logged: it can hold a patient reference. A plain ASGI
+
+def loggable_path(scope: Scope) -> str:
+    """The request's path as the log may show it: the route's template with the values of
+    its parameters that are ids, or, for a path no route matched, the path when it is
+    plainly not data (``/nowhere``)."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if template is None:
+        path = str(scope.get("path", ""))
+        return path if _LOGGABLE_PATH.fullmatch(path) else "(a path no route matched)"
+    for name, value in (scope.get("path_params") or {}).items():
+        if isinstance(value, str) and _LOGGABLE_PARAM.fullmatch(value):
+            template = template.replace("{" + name + "}", value)
+    return str(template)
+
+
+class AccessLog:
+    """Gives each request an id (X-Request-ID) and logs method, path, status and time;
+    refuses a body over the size limit by its Content-Length before reading any of it; and
+    answers an unexpected error with a 500 that names the request id.
+
+    Nothing the caller sent is logged: not the query string, not a path parameter that is
+    not an id, not an error's text (see ``problems.log_unexpected``). A plain ASGI
     middleware: Starlette's BaseHTTPMiddleware costs a task and two streams per request.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given[:100] or uuid.uuid4().hex
+        headers = dict(scope.get("headers") or ())
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         start = time.perf_counter()
         status = 500
+        started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
+                status, started = message["status"], True
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
 
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            # A body sent without Content-Length is cut off as it grows past the limit. The
+            # HTTPException passes through FastAPI's body parsing to the problem handler.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise StarletteHTTPException(413)
+            return message
+
         try:
-            await self.app(scope, receive, send_with_id)
+            length = headers.get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.max_body_bytes:
+                # Refused before a byte of the body is read. (FastAPI's own max_body_size
+                # would answer this one in plain text, not as a problem.)
+                await _answer(
+                    scope,
+                    send_with_id,
+                    request_id=request_id,
+                    status=413,
+                    slug="http-413",
+                    title="Request body too large",
+                    detail=problems.too_large_detail(self.max_body_bytes),
+                    close=True,
+                )
+            else:
+                await self.app(scope, receive_within_limit, send_with_id)
+        except Exception as exc:
+            problems.log_unexpected(request_id, exc)
+            if not started:
+                await _answer(
+                    scope,
+                    send_with_id,
+                    request_id=request_id,
+                    status=500,
+                    slug="internal-error",
+                    title="Internal error",
+                    detail=problems.unexpected_detail(request_id),
+                )
+            # Not raised again: the server would log its traceback, error text and all.
         finally:
             log.info(
                 "%s %s %d %.1fms request=%s",
                 scope["method"],
-                scope["path"],
+                loggable_path(scope),
                 status,
                 (time.perf_counter() - start) * 1000,
                 request_id,
             )
+
+
+async def _answer(
+    scope: Scope,
+    send: Send,
+    *,
+    request_id: str,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    close: bool = False,
+) -> None:
+    content = problems.body(
+        status=status,
+        slug=slug,
+        title=title,
+        detail=detail,
+        path=str(scope.get("path", "")),
+        request_id=request_id,
+    )
+    headers = [
+        (b"content-type", problems.PROBLEM.encode()),
+        *([(b"connection", b"close")] if close else []),
+    ]
+    payload = orjson.dumps(content)
+    headers.append((b"content-length", str(len(payload)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -105,5 +210,5 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(router)
 
-    app.add_middleware(AccessLog)
+    app.add_middleware(AccessLog, max_body_bytes=settings.max_body_bytes)
     return app

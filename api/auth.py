@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, Request
 
-from engine import CARE_ROLES, Role
+from engine import CARE_ROLES, Role, identifier_problem
 
 from .settings import ApiSettings
 
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 # The roles by name, to check strings from a token or the command line against (membership
 # of a plain string in the enum class itself is a TypeError before Python 3.12).
 _ROLE_NAMES = frozenset(Role)
+MAX_SUB = 200
+"""The longest ``sub``: the width of the audit log's actor column."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ def issue_token(settings: ApiSettings, *, sub: str, roles: list[str], hours: flo
         raise ValueError(f"roles must be among {', '.join(Role)}; got {', '.join(roles) or 'none'}")
     if not sub.strip():
         raise ValueError("the token needs a subject (--sub)")
+    if len(sub) > MAX_SUB or identifier_problem(sub) is not None:
+        raise ValueError(f"--sub must be plain text of at most {MAX_SUB} characters")
     if hours <= 0:
         raise ValueError("--hours must be positive")
     if hours > settings.jwt_max_hours:
@@ -155,6 +159,11 @@ class TokenVerifier:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub.strip():
             raise AuthError("the token does not say who it is for (an empty sub)")
+        # sub is written into the audit log: it must fit its column and be plain text.
+        if len(sub) > MAX_SUB:
+            raise AuthError(f"the token's sub is longer than {MAX_SUB} characters")
+        if (problem := identifier_problem(sub)) is not None:
+            raise AuthError(f"the token's sub {problem}")
         raw = claims.get("roles", [])
         if isinstance(raw, str):
             raw = raw.replace(",", " ").split()

@@ -6,6 +6,8 @@ An unexpected error is a 500 with the request id in the body and in the log, nev
 from __future__ import annotations
 
 import logging
+import traceback
+from pathlib import PurePath
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,6 +37,7 @@ _ENGINE: dict[type[engine.PathwayError], tuple[int, str, str]] = {
     engine.NotPermitted: (403, "role-not-permitted", "Not your step"),
     engine.InvalidTaskData: (422, "invalid-data", "The data was refused"),
     engine.IdempotencyKeyReused: (422, "idempotency-key-reused", "Idempotency-Key reused"),
+    engine.IdempotencyKeyInUse: (409, "idempotency-key-in-use", "The first request still runs"),
     engine.ExecutionFailed: (500, "pathway-failed", "The pathway could not run this step"),
 }
 
@@ -45,6 +48,49 @@ class PreconditionRequired(Exception):
 
 class BadPrecondition(Exception):
     """An If-Match header that is not a case version (400)."""
+
+
+def body(
+    *, status: int, slug: str, title: str, detail: str, path: str, request_id: str | None
+) -> dict[str, Any]:
+    """The members every problem has."""
+    return {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": path,
+        "request_id": request_id,
+    }
+
+
+def too_large_detail(limit: int) -> str:
+    """Why a request body was refused for its size."""
+    return f"the request body is larger than {limit:,} bytes (PATHWAY_MAX_BODY_BYTES)"
+
+
+def unexpected_detail(request_id: str) -> str:
+    """What a 500 tells the caller: the request id to quote, nothing of the error."""
+    return f"an unexpected error occurred; quote request id {request_id} when reporting it"
+
+
+def log_unexpected(request_id: str, exc: BaseException) -> None:
+    """Log an unexpected error by its request id, its type and where it was raised.
+
+    Never its message or a full traceback: a database error's text can hold the values of
+    the row it refused (PostgreSQL's "Key (patient_ref)=(...) already exists"), and a
+    ValueError's text whatever it was given.
+    """
+    chain: list[str] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 5:
+        chain.append(cause.__class__.__name__)
+        cause = cause.__cause__ or cause.__context__
+    frames = traceback.extract_tb(exc.__traceback__)[-8:]
+    where = " <- ".join(
+        f"{PurePath(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames)
+    )
+    log.error("request %s: unexpected %s at %s", request_id, " from ".join(chain), where or "?")
 
 
 def problem(
@@ -58,16 +104,16 @@ def problem(
     **extra: Any,
 ) -> JSONResponse:
     """Build a problem+json response."""
-    body: dict[str, Any] = {
-        "type": f"/problems/{slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
-        "request_id": getattr(request.state, "request_id", None),
-    }
-    body.update({k: v for k, v in extra.items() if v is not None})
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    content = body(
+        status=status,
+        slug=slug,
+        title=title,
+        detail=detail,
+        path=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+    )
+    content.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(content, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def _engine_error(request: Request, exc: Exception) -> JSONResponse:
@@ -75,18 +121,37 @@ def _engine_error(request: Request, exc: Exception) -> JSONResponse:
     status, slug, title = next(
         (v for k, v in _ENGINE.items() if isinstance(exc, k)), (400, "bad-request", "Refused")
     )
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"detail": str(exc)}
     if isinstance(exc, engine.InvalidTaskData):
-        extra["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
+        extra.update(_capped([{"field": e.field, "message": e.message} for e in exc.errors]))
+        extra["detail"] = f"data for '{exc.task}' refused: {extra['detail']}"
     if isinstance(exc, engine.TaskNotReady):
         extra["ready_tasks"] = exc.ready
     if isinstance(exc, engine.VersionConflict):
         extra["current_version"] = exc.actual
     if isinstance(exc, engine.DuplicateCase):
         extra["existing_case_id"] = exc.existing_case_id
+    headers = None
+    if isinstance(exc, engine.IdempotencyKeyInUse):
+        headers = {"Retry-After": "1"}
     if status >= 500:
         log.error("request %s: %s", getattr(request.state, "request_id", "-"), exc)
-    return problem(request, status=status, slug=slug, title=title, detail=str(exc), **extra)
+    return problem(request, status=status, slug=slug, title=title, headers=headers, **extra)
+
+
+MAX_FIELD_ERRORS = 50
+"""The most field errors one answer lists; the rest are counted. A body of a million unknown
+fields once answered with a 370 MB list."""
+
+
+def _capped(errors: list[dict[str, str]]) -> dict[str, Any]:
+    """The errors to list, the detail that sums them up, and how many were left out."""
+    shown = errors[:MAX_FIELD_ERRORS]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in shown)
+    more = len(errors) - len(shown)
+    if more:
+        detail += f"; and {more} more error(s)"
+    return {"detail": detail, "errors": shown, "more_errors": more or None}
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -96,27 +161,31 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         location = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
         if err.get("type") == "json_invalid":
             location = []  # FastAPI puts the character offset there, not a field
-        errors.append({"field": ".".join(location) or "body", "message": str(err.get("msg"))})
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        if err.get("type") == "text_refused":
+            location = [str(err["ctx"]["field"])]  # the field inside data, not just data
+        message = str(err.get("msg")).removeprefix("Value error, ")
+        errors.append({"field": ".".join(location) or "body", "message": message})
     return problem(
         request,
         status=422,
         slug="invalid-request",
         title="The request was refused",
-        detail=detail,
-        errors=errors,
+        **_capped(errors),
     )
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    titles = {404: "Not found", 405: "Method not allowed"}
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
+    detail = str(exc.detail)
+    if exc.status_code == 413:  # a body without Content-Length that grew past the limit
+        detail = too_large_detail(request.app.state.settings.max_body_bytes)
     return problem(
         request,
         status=exc.status_code,
         slug=f"http-{exc.status_code}",
         title=titles.get(exc.status_code, "Request refused"),
-        detail=str(exc.detail),
+        detail=detail,
         headers=getattr(exc, "headers", None),
     )
 
@@ -184,18 +253,6 @@ def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", "-")
-    log.exception("request %s: unexpected %s", request_id, exc.__class__.__name__)
-    return problem(
-        request,
-        status=500,
-        slug="internal-error",
-        title="Internal error",
-        detail=f"an unexpected error occurred; quote request id {request_id} when reporting it",
-    )
-
-
 def install(app: FastAPI) -> None:
     """Register every error mapping on the app."""
     app.add_exception_handler(engine.PathwayError, _engine_error)
@@ -207,4 +264,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(BadPrecondition, _bad_precondition)
     app.add_exception_handler(IntegrityError, _integrity)
     app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(Exception, _unexpected)
+    # Unexpected errors are caught by the access log's middleware (app.py), not here: a
+    # handler for Exception runs in Starlette's outermost middleware, which then re-raises,
+    # and uvicorn logs the whole traceback, error text and all.

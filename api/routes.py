@@ -14,7 +14,7 @@ from typing import Annotated
 import anyio
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -28,7 +28,9 @@ from .schemas import (
     CasePageOut,
     EventOut,
     Health,
+    Identifier,
     NewCase,
+    PatientRef,
     Problem,
     Reason,
     ReminderPageOut,
@@ -102,6 +104,10 @@ async def required_version(if_match: Annotated[str | None, Header()] = None) -> 
     return _parse_version(if_match)
 
 
+# Path parameters: identifiers no longer than the columns that hold them.
+CaseId = Annotated[Identifier, Path(max_length=36)]
+StepId = Annotated[Identifier, Path(max_length=200)]
+
 Caller = Annotated[Principal, Depends(care_team)]
 Transaction = Annotated[Session, Depends(transaction, scope="function")]
 Clock = Annotated[engine.Clock, Depends(service_clock)]
@@ -155,7 +161,7 @@ def create_case(
     caller: Caller,
     session: Transaction,
     clock: Clock,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[Identifier | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     """Start a case for a patient; a retry with the same Idempotency-Key returns the same case."""
     if idempotency_key:
@@ -189,7 +195,7 @@ def list_cases(
     session: Transaction,
     clock: Clock,
     status: engine.CaseStatus | None = None,
-    patient_ref: Annotated[str | None, Query(max_length=64)] = None,
+    patient_ref: Annotated[PatientRef | None, Query(max_length=engine.PATIENT_REF_MAX)] = None,
     overdue: bool | None = None,
     escalated: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -210,7 +216,7 @@ def list_cases(
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, tags=["cases"], responses=_errors(404))
-def get_case(case_id: str, caller: Caller, session: Transaction, clock: Clock) -> JSONResponse:
+def get_case(case_id: CaseId, caller: Caller, session: Transaction, clock: Clock) -> JSONResponse:
     """A case: status, version (also its ETag), ready steps, deadlines, reminders, variances."""
     return _case_response(engine.get_case(session, case_id, clock=clock))
 
@@ -221,7 +227,7 @@ def get_case(case_id: str, caller: Caller, session: Transaction, clock: Clock) -
     tags=["cases"],
     responses=_errors(404),
 )
-def timeline(case_id: str, caller: Caller, session: Transaction) -> list[EventOut]:
+def timeline(case_id: CaseId, caller: Caller, session: Transaction) -> list[EventOut]:
     """What happened on the case, who did it, when, and why the step is there."""
     return [EventOut.model_validate(event) for event in engine.timeline(session, case_id)]
 
@@ -233,8 +239,8 @@ def timeline(case_id: str, caller: Caller, session: Transaction) -> list[EventOu
     responses=_errors(400, 404, 409, 428),
 )
 def complete_task(
-    case_id: str,
-    task_id: str,
+    case_id: CaseId,
+    task_id: StepId,
     body: TaskData,
     caller: Caller,
     expected_version: RequiredVersion,
@@ -262,8 +268,8 @@ def complete_task(
     responses=_errors(400, 404, 409),
 )
 def deliver_message(
-    case_id: str,
-    message: str,
+    case_id: CaseId,
+    message: StepId,
     body: TaskData,
     caller: Caller,
     expected_version: SeenVersion,
@@ -291,8 +297,8 @@ def deliver_message(
     responses=_errors(400, 404, 409),
 )
 def reschedule(
-    case_id: str,
-    kind: str,
+    case_id: CaseId,
+    kind: StepId,
     body: Reschedule,
     caller: Caller,
     expected_version: SeenVersion,
@@ -320,7 +326,7 @@ def reschedule(
     responses=_errors(400, 404, 409),
 )
 def cancel(
-    case_id: str,
+    case_id: CaseId,
     body: Reason,
     caller: Caller,
     expected_version: SeenVersion,
@@ -343,8 +349,8 @@ def cancel(
 def reminders(
     caller: Caller,
     session: Transaction,
-    case_id: Annotated[str | None, Query(max_length=36)] = None,
-    kind: Annotated[str | None, Query(max_length=200)] = None,
+    case_id: Annotated[Identifier | None, Query(max_length=36)] = None,
+    kind: Annotated[Identifier | None, Query(max_length=200)] = None,
     status: engine.ReminderStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,

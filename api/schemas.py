@@ -5,9 +5,53 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
+from pydantic_core import PydanticCustomError
 
 import engine
+
+
+def identifier(value: str) -> str:
+    """An id, a filter or a name: no control, invisible or bidirectional character."""
+    problem = engine.identifier_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def free_text(value: str) -> str:
+    """A reason or a note: tabs and line breaks, but no other control character."""
+    problem = engine.free_text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def patient_ref(value: str) -> str:
+    """A patient reference in its one spelling (NFKC, trimmed), never blank."""
+    return engine.normalise_patient_ref(value)
+
+
+def json_text(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Form data: field names are identifiers and every text in it is free text. The error
+    names the field inside ``data`` (``data.specialty``), not just ``data``."""
+    if value is not None and (found := engine.json_problem(value, "data")) is not None:
+        where, problem = found
+        raise PydanticCustomError("text_refused", "{problem}", {"problem": problem, "field": where})
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(identifier)]
+FreeText = Annotated[str, AfterValidator(free_text)]
+PatientRef = Annotated[str, AfterValidator(patient_ref)]
+FormData = Annotated[dict[str, Any], AfterValidator(json_text)]
 
 
 class Strict(BaseModel):
@@ -17,14 +61,16 @@ class Strict(BaseModel):
 
 
 class NewCase(Strict):
-    pathway: str = Field(min_length=1, max_length=200, examples=["lumbar_radiculopathy"])
-    patient_ref: str = Field(
+    pathway: Identifier = Field(min_length=1, max_length=200, examples=["lumbar_radiculopathy"])
+    patient_ref: PatientRef = Field(
         min_length=1,
-        max_length=64,
-        description="An MRN or pseudonymous id: never a name.",
+        max_length=engine.PATIENT_REF_MAX,
+        description="An MRN or pseudonymous id: never a name. Stored in one spelling: Unicode "
+        "NFKC, surrounding space trimmed; blank, invisible, bidirectional and control "
+        "characters are refused.",
         examples=["MRN-000123"],
     )
-    data: dict[str, Any] | None = Field(
+    data: FormData | None = Field(
         default=None,
         description="Values of the pathway's first step (intake): when given, that step is "
         "completed in the same request, by the caller.",
@@ -32,16 +78,16 @@ class NewCase(Strict):
 
 
 class TaskData(Strict):
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: FormData = Field(default_factory=dict)
 
 
 class Reason(Strict):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: FreeText = Field(min_length=1, max_length=2000)
 
 
 class Reschedule(Strict):
     due_at: AwareDatetime
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: FreeText = Field(min_length=1, max_length=2000)
 
 
 class Record(BaseModel):
@@ -206,7 +252,12 @@ class Problem(BaseModel):
     detail: str
     instance: str | None = None
     request_id: str | None = None
-    errors: list[dict[str, str]] | None = None
+    errors: list[dict[str, str]] | None = Field(
+        default=None, description="Each field refused and why: at most 50, the first ones."
+    )
+    more_errors: int | None = Field(
+        default=None, description="How many more errors there were than are listed."
+    )
     ready_tasks: list[str] | None = None
     current_version: int | None = None
     existing_case_id: str | None = None

@@ -20,6 +20,9 @@ class ApiSettings(EngineSettings):
     threads: int = Field(default=2, ge=1, le=64)
     """Request threads per API worker process (the database pool is sized to match)."""
 
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    """The largest request body taken, in bytes (413 beyond it, before it is read whole)."""
+
     jwt_secret: SecretStr | None = None
     """HS256 signing secret. Empty on SQLite: a random one kept in ``<data_dir>/jwt-secret``."""
 

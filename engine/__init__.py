@@ -6,6 +6,7 @@ names below. The rooms behind them:
     vocabulary   the domain's words (statuses, event types, roles) as StrEnums
     errors       the error hierarchy, each carrying what a person needs to act
     clock        the injected clock every due decision reads
+    inputs       the text taken from people: identifiers, free text, patient references
     settings     the engine's settings (database, data dir, log level)
     store        tables, the database engine and the Alembic migrations
     diagrams     parsing BPMN/DMN with SpiffWorkflow, timers rebound to our clock
@@ -52,6 +53,7 @@ from .errors import (
     DuplicateCase,
     ExecutionFailed,
     FieldError,
+    IdempotencyKeyInUse,
     IdempotencyKeyReused,
     InvalidTaskData,
     MessageNotExpected,
@@ -61,6 +63,13 @@ from .errors import (
     ScenarioInvalid,
     TaskNotReady,
     VersionConflict,
+)
+from .inputs import (
+    PATIENT_REF_MAX,
+    free_text_problem,
+    identifier_problem,
+    json_problem,
+    normalise_patient_ref,
 )
 from .runtime import Event
 from .scenarios import ScenarioResult, load_scenario, run_scenario
@@ -93,6 +102,12 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "Clock",
     "SimulatedClock",
     "SystemClock",
+    # the text taken from people (API, CLI)
+    "PATIENT_REF_MAX",
+    "identifier_problem",
+    "free_text_problem",
+    "json_problem",
+    "normalise_patient_ref",
     "PathwayError",
     "CaseClosed",
     "CaseNotFound",
@@ -102,6 +117,7 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "DuplicateCase",
     "ExecutionFailed",
     "FieldError",
+    "IdempotencyKeyInUse",
     "IdempotencyKeyReused",
     "InvalidTaskData",
     "MessageNotExpected",
@@ -168,5 +184,8 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "load_settings",
 ]
 
-# SpiffWorkflow puts task data (patient data) into its log records at DEBUG: never let it.
+# SpiffWorkflow puts task data (patient data) into its log records at DEBUG, and SQLAlchemy
+# logs every statement at INFO: never let either, whatever level the service runs at. (The
+# database engine also hides bound parameters from its errors: see store.make_engine.)
 _logging.getLogger("spiff").setLevel(_logging.WARNING)
+_logging.getLogger("sqlalchemy").setLevel(_logging.WARNING)

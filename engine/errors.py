@@ -12,6 +12,7 @@ PathwayError
 ├── DeadlineNotFound       no waiting deadline of that kind on the case
 ├── DuplicateCase          the patient already has an active case on the pathway
 ├── IdempotencyKeyReused   the same Idempotency-Key came with a different request
+├── IdempotencyKeyInUse    the first request with that key is still running
 ├── NotPermitted           the caller's roles may not do this step
 ├── ScenarioInvalid        a scenario file that cannot be run
 └── ExecutionFailed        the diagram failed while running (an expression, a decision)
@@ -163,6 +164,18 @@ class IdempotencyKeyReused(PathwayError):
         super().__init__(
             f"Idempotency-Key '{key}' was already used for a different request: "
             "use a new key for a new request"
+        )
+
+
+class IdempotencyKeyInUse(PathwayError):
+    """A retry waited its bound for the first request with its key, which still runs."""
+
+    def __init__(self, key: str, *, waited_seconds: float) -> None:
+        self.key = key
+        self.waited_seconds = waited_seconds
+        super().__init__(
+            f"the first request with Idempotency-Key '{key}' is still running after "
+            f"{waited_seconds:g} s: retry shortly with the same key"
         )
 
 

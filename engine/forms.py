@@ -17,6 +17,11 @@ from typing import Any
 
 from .clock import CLINICAL_RANGE, in_clinical_range
 from .errors import FieldError, InvalidTaskData
+from .inputs import free_text_problem
+
+MAX_UNKNOWN_LISTED = 20
+"""Unknown fields named one by one in a refusal; the rest are counted, so that a body of a
+hundred thousand made-up fields costs no more than one of twenty."""
 
 FIELD_TYPES = ("string", "long", "boolean", "date", "enum")
 CONSTRAINTS = ("required", "min", "max", "minlength", "maxlength", "not_future", "readonly")
@@ -107,6 +112,8 @@ def _check_value(spec: FormField, value: Any, *, today: date) -> str | None:
         return None
     if not isinstance(value, str):
         return "must be text"
+    if (problem := free_text_problem(value)) is not None:
+        return problem
     if spec.min_length is not None and len(value.strip()) < spec.min_length:
         return f"must have at least {spec.min_length} character(s)"
     if spec.max_length is not None and len(value) > spec.max_length:
@@ -119,11 +126,15 @@ def validate(form: Form, data: Any, *, task: str, today: date) -> dict[str, Any]
     if not isinstance(data, dict):
         raise InvalidTaskData(task, [FieldError("data", "must be an object of field values")])
     known = {f.id: f for f in form.fields}
+    unknown = [name for name in data if name not in known]
+    listed = ", ".join(known)
     errors = [
-        FieldError(str(name), f"is not a field of {task}; fields: " + ", ".join(known))
-        for name in data
-        if name not in known
+        FieldError(str(name), f"is not a field of {task}; fields: {listed}")
+        for name in unknown[:MAX_UNKNOWN_LISTED]
     ]
+    if len(unknown) > MAX_UNKNOWN_LISTED:
+        more = len(unknown) - MAX_UNKNOWN_LISTED
+        errors.append(FieldError("data", f"and {more} more field(s) that {task} does not have"))
     accepted: dict[str, Any] = {}
     for spec in form.fields:
         value = data.get(spec.id)

@@ -234,8 +234,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
-    """Create a database engine; SQLite gets foreign keys and a busy timeout."""
-    kwargs: dict[str, Any] = {"future": True}
+    """Create a database engine; SQLite gets foreign keys and a busy timeout.
+
+    Bound parameters are hidden from SQLAlchemy's errors and logs: they are patient data, and
+    an error's text ends up in tracebacks.
+    """
+    kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         if url in ("sqlite://", "sqlite:///:memory:"):

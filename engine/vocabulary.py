@@ -40,6 +40,7 @@ class EventType(StrEnum):
     MESSAGE = "message"
     VARIANCE = "variance"
     DEADLINE_RESCHEDULED = "deadline_rescheduled"
+    PATIENT_REF_NORMALISED = "patient_ref_normalised"
     CASE_CANCELLED = "case_cancelled"
     CASE_ENDED = "case_ended"
 

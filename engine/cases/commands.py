@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from .. import definitions
 from ..clock import CLINICAL_RANGE, Clock, in_clinical_range
 from ..errors import CaseClosed, FieldError, InvalidTaskData, VersionConflict
+from ..inputs import normalise_patient_ref
 from ..runtime import CaseRun, load_state_and_memo
 from ..sandbox import script_engine
 from ..store import cases, reminders, variances
@@ -49,6 +50,10 @@ def start_case(
     An ``idempotency_key`` is recorded so that ``replay_start`` finds this case again.
     """
     if patient_ref is not None:
+        try:
+            patient_ref = normalise_patient_ref(patient_ref)
+        except ValueError as exc:
+            raise InvalidTaskData("case", [FieldError("patient_ref", str(exc))]) from None
         refuse_duplicate(session, pathway=pathway, patient_ref=patient_ref)
     info = definitions.latest(session, pathway)
     loaded = definitions.load(session, info.id)

@@ -8,11 +8,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ..clock import Clock
-from ..errors import IdempotencyKeyReused
+from ..errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from ..store import idempotency_keys
 from .views import CaseView, get_case
 
@@ -20,6 +21,37 @@ from .views import CaseView, get_case
 def _fingerprint(**request: Any) -> str:
     """What identifies a request: the SHA-256 of its fields."""
     return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+WAIT_SECONDS = 10.0
+"""How long a retry waits for the first request with its key before it is told to retry."""
+
+
+def _wait_for_earlier(session: Session, *, principal: str, idempotency_key: str) -> None:
+    """Hold the key for the rest of the transaction, first waiting (bounded) for a request
+    that holds it: a retry sent while the first is still running then finds its case.
+
+    On PostgreSQL a transaction-scoped advisory lock on the key's hash. SQLite needs none: a
+    transaction there takes the database's write lock at its first statement (BEGIN
+    IMMEDIATE), so a retry already waits for the first one's commit.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    previous = session.scalar(select(func.current_setting("lock_timeout")))
+    session.execute(select(func.set_config("lock_timeout", f"{int(WAIT_SECONDS * 1000)}ms", True)))
+    try:
+        session.execute(
+            select(
+                func.pg_advisory_xact_lock(
+                    func.hashtextextended(f"{principal}\n{idempotency_key}", 0)
+                )
+            )
+        )
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            raise IdempotencyKeyInUse(idempotency_key, waited_seconds=WAIT_SECONDS) from None
+        raise
+    session.execute(select(func.set_config("lock_timeout", previous, True)))
 
 
 def replay_start(
@@ -34,8 +66,10 @@ def replay_start(
 ) -> CaseView | None:
     """Return the case an earlier identical request with this key started, if there was one.
 
-    The same key with a different request is refused: a key names one request.
+    The same key with a different request is refused: a key names one request. While the
+    first request with the key is still running, this waits for it (at most WAIT_SECONDS).
     """
+    _wait_for_earlier(session, principal=actor or "", idempotency_key=idempotency_key)
     seen = session.execute(
         select(idempotency_keys).where(
             idempotency_keys.c.principal == (actor or ""), idempotency_keys.c.key == idempotency_key

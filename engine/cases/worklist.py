@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from ..inputs import normalise_patient_ref
 from ..store import case_task_roles, case_tasks, cases
 from ..vocabulary import CaseStatus, Role
 
@@ -79,7 +80,10 @@ def list_cases(
     if status is not None:
         conditions.append(cases.c.status == status)
     if patient_ref is not None:
-        conditions.append(cases.c.patient_ref == patient_ref)
+        try:
+            conditions.append(cases.c.patient_ref == normalise_patient_ref(patient_ref))
+        except ValueError:  # no reference is spelled so: nothing to look up
+            return CasePage([], 0, limit, offset)
     if escalated is not None:
         conditions.append(cases.c.escalated == escalated)
     if overdue is not None:

@@ -28,6 +28,7 @@ from ..errors import (
     TaskNotReady,
 )
 from ..forms import Form, validate
+from ..inputs import normalise_patient_ref
 from ..sandbox import expressions
 from ..steps import Step
 from ..vocabulary import EventType, Role
@@ -103,6 +104,15 @@ class CaseRun(TaskTree):
             and data.get("patient_ref") is None
         ):
             data = {**data, "patient_ref": self.case_patient_ref}
+        elif (
+            isinstance(data, dict)
+            and "patient_ref" in form.field_ids()
+            and isinstance(data.get("patient_ref"), str)
+        ):
+            try:
+                data = {**data, "patient_ref": normalise_patient_ref(data["patient_ref"])}
+            except ValueError as exc:
+                raise InvalidTaskData(step_id, [FieldError("patient_ref", str(exc))]) from None
         accepted = validate(form, data, task=step_id, today=self._today())
         if self.case_patient_ref and accepted.get("patient_ref", self.case_patient_ref) != (
             self.case_patient_ref

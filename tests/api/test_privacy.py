@@ -12,17 +12,20 @@ the spellings a log line could give it (ISO, Python repr, URL-encoded): none may
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import jwt
 import pytest
 from sqlalchemy import text
 
 import engine
 from tests.api.conftest import (
     CASE_TABLES,
+    SECRET,
     Server,
     intake,
     start_server,
@@ -36,8 +39,10 @@ REFERRAL_DATE = "2026-10-29"
 SPECIALTY = "Zygomatic-Spine-Clinic-4242"
 RESCHEDULE_REASON = "Patient-Reason-Quokka-5150 asked to move it"
 CANCEL_REASON = "Cancel-Reason-Narwhal-6262 moved away"
+PROBE = "ZZPROBE"  # in every value the hostile inputs below send
 # Every value entered, with the other spellings a log line could give it.
 SECRETS = {
+    PROBE: [PROBE, quote(PROBE), "9999-12-31", "0001-01-01"],
     PATIENT_REF: [PATIENT_REF, quote(PATIENT_REF), "PRIVACY-7731"],
     SYMPTOM_ONSET: [SYMPTOM_ONSET, "2026, 8, 17", "17/08/2026", "08/17/2026", "20260817"],
     REFERRAL_DATE: [REFERRAL_DATE, "2026, 10, 29", "29/10/2026", "10/29/2026", "20261029"],
@@ -224,8 +229,86 @@ def run_a_case(api: Server) -> None:
         assert page["total"] == 1
 
 
+def send_hostile_inputs(api: Server) -> None:
+    """What the adversarial probe sent (issue 9): NUL bytes and overlong strings in ids,
+    filters, bodies and claims, dates at the calendar's edges, an oversized body, a forged
+    request id, patient data where an id belongs. Each is refused, none with a 500."""
+    with api.client("ana", "coordinator") as ana:
+        case = _ok(
+            ana.post("/cases", json={"pathway": "lumbar_radiculopathy", "patient_ref": "SYN-P1"}),
+            201,
+        )
+        refused = [
+            ana.get("/cases", params={"patient_ref": f"{PROBE}123\x00"}),
+            ana.get(f"/cases/{PROBE}-PATH%00"),
+            ana.get(f"/cases/{PROBE}-PATH-{'9' * 40}/timeline"),
+            ana.get(f"/cases/{PROBE}-PATH-1"),
+            ana.get("/reminders", params={"kind": f"{PROBE}-KIND\x00"}),
+            ana.get("/reminders", params={"case_id": f"{PROBE}-CASE-{'x' * 300}"}),
+            ana.post(
+                "/cases", json={"pathway": "lumbar_radiculopathy", "patient_ref": f"{PROBE}\x00"}
+            ),
+            ana.post("/cases", json={"pathway": f"{PROBE}-PW", "patient_ref": f"{PROBE}-REF"}),
+            ana.post(
+                "/cases",
+                json={"pathway": "lumbar_radiculopathy", "patient_ref": f"{PROBE}\u200b-1"},
+            ),
+            ana.post(
+                f"/cases/{case['id']}/tasks/{PROBE}-TASK/complete",
+                json={"data": {"side": f"{PROBE}-SIDE\x00"}},
+                headers={"If-Match": "*"},
+            ),
+            ana.post(
+                f"/cases/{case['id']}/cancel",
+                json={"reason": f"{PROBE}-REASON\x00"},
+                headers={"If-Match": "*"},
+            ),
+            ana.post(
+                "/cases",
+                json={
+                    "pathway": "lumbar_radiculopathy",
+                    "patient_ref": "SYN-P2",
+                    "data": {f"{PROBE}-{i}": i for i in range(2000)},
+                },
+            ),
+            ana.post(
+                "/cases",
+                json={
+                    "pathway": "lumbar_radiculopathy",
+                    "patient_ref": "SYN-P3",
+                    "data": {"pad": PROBE * 300_000},
+                },
+            ),
+            ana.post(f"/{PROBE}-NOWHERE", json={}),
+        ]
+        for kind in ("referral_escalation_3_months", f"{PROBE}-KIND"):
+            for due_at in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z"):
+                refused.append(
+                    ana.post(
+                        f"/cases/{case['id']}/deadlines/{kind}/reschedule",
+                        json={"due_at": due_at, "reason": f"{PROBE}-WHY"},
+                        headers={"If-Match": "*"},
+                    )
+                )
+        statuses = [r.status_code for r in refused]
+        assert all(400 <= s < 500 for s in statuses), f"{list(enumerate(statuses))}"
+        forged = f"{PROBE}-RID INFO api.access: forged line"
+        response = ana.get("/worklist", headers={"X-Request-ID": forged})
+        assert response.status_code == 200 and response.headers["x-request-id"] != forged
+    for sub in (f"{PROBE}-SUB\x00", f"{PROBE}-LONG-" + "x" * 300):
+        now = datetime.now(UTC)
+        token = jwt.encode(
+            {"sub": sub, "roles": ["coordinator"], "iat": now, "exp": now + timedelta(hours=1)},
+            SECRET,
+            "HS256",
+        )
+        response = httpx.get(f"{api.url}/worklist", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, response.text
+
+
 def test_no_value_entered_for_a_patient_appears_in_the_server_log(debug_server: Server) -> None:
     run_a_case(debug_server)
+    send_hostile_inputs(debug_server)
     with debug_server.client() as anonymous:  # a last request: every earlier one is logged
         marker = anonymous.get("/healthz").headers["x-request-id"]
     log = debug_server.log_through(marker)

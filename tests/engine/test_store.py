@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -16,12 +18,12 @@ def test_migrations_match_the_table_definitions(db: Database) -> None:
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection)
         assert compare_metadata(context, metadata) == []
-    assert engine.current_revision(db.engine) == "0004"
+    assert engine.current_revision(db.engine) == "0005"
 
 
 def test_upgrade_is_idempotent(db: Database) -> None:
     engine.upgrade(db.engine)
-    assert engine.current_revision(db.engine) == "0004"
+    assert engine.current_revision(db.engine) == "0005"
 
 
 def test_the_roles_of_ready_steps_are_carried_into_rows_of_their_own(db: Database) -> None:
@@ -81,3 +83,96 @@ def test_the_roles_of_ready_steps_are_carried_into_rows_of_their_own(db: Databas
         assert sorted(item.task for item in coordinator) == ["open", "shared"]
         clinician = engine.worklist(session, now=now, roles=frozenset({engine.Role.CLINICIAN}))
         assert sorted(item.task for item in clinician) == ["clinical", "open", "shared"]
+
+
+def test_patient_references_are_normalised_and_collisions_reported_not_merged(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Migration 0005: each stored reference gets its one spelling, with a timeline entry;
+    two active cases that would then name the same patient are both left and reported."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from engine.store import _alembic_config
+
+    def alembic(action: str, revision: str) -> None:
+        with db.engine.begin() as connection:
+            config = _alembic_config()
+            config.attributes["connection"] = connection
+            getattr(command, action)(config, revision)
+
+    alembic("downgrade", "0004")
+    now = datetime(2026, 1, 5, tzinfo=UTC).replace(tzinfo=None)
+    stored = {
+        "c-fullwidth": ("\uff35\uff2e\uff29-7", "active"),  # alone once normalised: changed
+        "c-padded": (" SYN-8 ", "cancelled"),  # closed: changed all the same
+        "c-plain": ("SYN-9", "active"),  # and an active twin with a zero-width space:
+        "c-twin": ("SYN\u200b-9", "active"),  # both left, reported
+        "c-blank": ("\u200b ", "active"),  # blank once normalised: left, reported
+        "c-fine": ("SYN-10", "active"),  # already in its one spelling: untouched
+    }
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO definition_files VALUES ('f', 'a.bpmn', :b, :t)"),
+            {"b": b"x", "t": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO definitions (pathway, version, bundle_sha256, bpmn_sha256, dmn_sha256,"
+                " created_at) VALUES ('p', 1, 'b', 'f', '[]', :t)"
+            ),
+            {"t": now},
+        )
+        definition_id = conn.scalar(text("SELECT id FROM definitions"))
+        for case_id, (ref, status) in stored.items():
+            conn.execute(
+                text(
+                    "INSERT INTO cases (id, pathway, definition_id, patient_ref, status,"
+                    " escalated, version, state, created_at, updated_at) VALUES (:id, 'p', :d,"
+                    " :ref, :status, false, 1, :s, :t, :t)"
+                ),
+                {
+                    "id": case_id,
+                    "d": definition_id,
+                    "ref": ref,
+                    "status": status,
+                    "s": b"",
+                    "t": now,
+                },
+            )
+    with caplog.at_level("WARNING", logger="engine.migrations"):
+        alembic("upgrade", "head")
+
+    with db.engine.connect() as conn:
+        refs = dict(conn.execute(text("SELECT id, patient_ref FROM cases")).all())
+        events = conn.execute(
+            text("SELECT case_id, type, actor, detail FROM case_events ORDER BY case_id")
+        ).all()
+    assert refs == {
+        "c-fullwidth": "UNI-7",
+        "c-padded": "SYN-8",
+        "c-plain": "SYN-9",
+        "c-twin": "SYN\u200b-9",
+        "c-blank": "\u200b ",
+        "c-fine": "SYN-10",
+    }
+    assert [(e.case_id, e.type, e.actor) for e in events] == [
+        ("c-fullwidth", "patient_ref_normalised", None),
+        ("c-padded", "patient_ref_normalised", None),
+    ]
+    detail = (
+        events[0].detail if isinstance(events[0].detail, dict) else json.loads(events[0].detail)
+    )
+    assert detail["from"] == "\uff35\uff2e\uff29-7" and detail["to"] == "UNI-7"
+    assert detail["by"] == "schema migration 0005" and "one spelling" in detail["reason"]
+    report = caplog.text
+    assert "c-plain, c-twin" in report and "left as they were" in report
+    assert "case c-blank" in report and "blank" in report
+    assert "SYN-9" not in report and "SYN\u200b-9" not in report  # ids, never references
+    # The timeline reads the new entry, and the lookup finds the changed case by its spelling.
+    with db.sessions() as session:
+        assert [e.type for e in engine.timeline(session, "c-fullwidth")] == [
+            engine.EventType.PATIENT_REF_NORMALISED
+        ]
+        page = engine.list_cases(session, now=now.replace(tzinfo=UTC), patient_ref="ＵＮＩ-7")
+        assert [item.id for item in page.items] == ["c-fullwidth"]
