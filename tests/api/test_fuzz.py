@@ -224,6 +224,80 @@ def register_hooks(schema: Any, seeded: Seeded) -> None:
         )
 
 
+# Strings the default alphabet all but never draws: a NUL byte (PostgreSQL refuses it in
+# text), other controls, bidirectional and zero-width characters, strings
+# past every column's width, and blanks. Schemathesis draws text from Hypothesis' alphabet,
+# where these are rare and a string past a few hundred characters rarer still.
+HOSTILE_TEXT = (
+    "\x00",
+    "MRN-1\x00",
+    "\x00" * 300,
+    "\x1b[2J\r\n",
+    "UNI\u200b-1",
+    "\u202eUNI-1",
+    "\uff35\uff2e\uff29-1",
+    "   ",
+    "x" * 201,
+    "x" * 5000,
+    "\x00" + "y" * 70_000,
+)
+
+
+def _spoiled(case: schemathesis.Case, where: int, text: str, index: int) -> schemathesis.Case:
+    """The case with one of its strings (a path id, a filter, a body field) made hostile."""
+    in_url = text[:5000]  # uvicorn itself refuses a request line past 64 KiB, in plain text
+    if where == 0 and case.path_parameters:
+        names = sorted(case.path_parameters)
+        case.path_parameters = {**case.path_parameters, names[index % len(names)]: in_url}
+    elif where == 1 and (names := sorted(p.name for p in case.operation.query)):
+        case.query = {**(case.query or {}), names[index % len(names)]: in_url}
+    elif isinstance(case.body, dict):
+        body = dict(case.body)
+        strings = sorted(k for k, v in body.items() if isinstance(v, str)) or ["data"]
+        key = strings[index % len(strings)]
+        if key == "data" and isinstance(body.get("data"), dict):
+            body["data"] = {**body["data"], "specialty": text}
+        else:
+            body[key] = text
+        case.body = body
+    return case
+
+
+def _carries_hostile_text(case: schemathesis.Case) -> bool:
+    values = [*case.path_parameters.values(), *(case.query or {}).values()]
+    if isinstance(case.body, dict):
+        values += case.body.values()
+        if isinstance(case.body.get("data"), dict):
+            values += case.body["data"].values()
+    return any(isinstance(v, str) and v[:5000] in HOSTILE_TEXT_PREFIXES for v in values)
+
+
+HOSTILE_TEXT_PREFIXES = {text[:5000] for text in HOSTILE_TEXT}
+
+
+def register_hostile_text(schema: Any, answers: Counter[int]) -> None:
+    """In fuzzing, a third of every operation's requests carry a hostile string in a path
+    id, a filter or a body field (a Hypothesis draw, so replaying a draw replays it); the
+    statuses they got are counted into ``answers``."""
+
+    @schema.hook
+    def after_call(
+        context: schemathesis.HookContext, case: schemathesis.Case, response: Any
+    ) -> None:
+        if _carries_hostile_text(case):
+            answers[response.status_code] += 1
+
+    @schema.hook
+    def flatmap_case(
+        context: schemathesis.HookContext, case: schemathesis.Case
+    ) -> st.SearchStrategy[schemathesis.Case]:
+        if case.meta is None or case.meta.phase.name != TestPhase.FUZZING:
+            return st.just(case)
+        return st.tuples(st.integers(0, 8), st.sampled_from(HOSTILE_TEXT), st.integers(0, 3)).map(
+            lambda pick: case if pick[0] > 2 else _spoiled(case, *pick)
+        )
+
+
 @dataclass
 class FuzzRun:
     failures: dict[tuple[str, str, str], str] = field(default_factory=dict)
@@ -231,6 +305,7 @@ class FuzzRun:
     statuses: Counter[tuple[str, bool, int]] = field(default_factory=Counter)
     stop_reason: StopReason | None = None
     requests: int = 0
+    hostile: Counter[int] = field(default_factory=Counter)
 
     def seeded_statuses(self, label: str) -> set[int]:
         return {status for (op, seeded, status) in self.statuses if op == label and seeded}
@@ -256,6 +331,7 @@ def fuzz(api: Server, seeded: Seeded) -> FuzzRun:
     schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json", config=config)
     register_hooks(schema, seeded)
     run = FuzzRun()
+    register_hostile_text(schema, run.hostile)
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
             recorder = event.recorder
@@ -317,6 +393,10 @@ def test_no_operation_answers_with_a_server_error_or_breaks_its_schema(api: Serv
     # seeded case at least once: cases read, steps completed, a red flag reported, deadlines
     # moved and a case cancelled.
     assert run.requests >= 300, run.requests
+    # NUL bytes, controls, invisible characters and overlong strings were sent, and refused
+    # (or, where such text is fine, such as a reason, taken) without a server error.
+    assert sum(run.hostile.values()) >= 50, run.hostile
+    assert run.hostile[422] >= 30, run.hostile
     assert len(ACCESS_LINE.findall(log)) >= 300, "the server's access log misses the requests"
     reached = {label: sorted(run.seeded_statuses(label)) for label in CASE_OPERATIONS}
     missed = {label: statuses for label, statuses in reached.items() if 200 not in statuses}
