@@ -177,16 +177,18 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
-    detail = str(exc.detail)
+    detail, headers = str(exc.detail), getattr(exc, "headers", None)
     if exc.status_code == 413:  # a body without Content-Length that grew past the limit
         detail = too_large_detail(request.app.state.settings.max_body_bytes)
+        # Closed, or the server would read (and throw away) the rest, however long it is.
+        headers = {"Connection": "close"}
     return problem(
         request,
         status=exc.status_code,
         slug=f"http-{exc.status_code}",
         title=titles.get(exc.status_code, "Request refused"),
         detail=detail,
-        headers=getattr(exc, "headers", None),
+        headers=headers,
     )
 
 
