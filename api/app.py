@@ -28,29 +28,24 @@ log = logging.getLogger("api.access")
 
 
 # A request id a caller may choose: it is echoed into every log line of the request, so
-# nothing that could forge a line or carry a value of any length.
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
-# A path parameter shown in the log: a case's UUID, or an id of the diagram's own shape
-# (steps, messages and deadlines are snake_case). Anything else the caller typed (a patient
-# reference in the wrong place, a probe's bytes) is logged as the route's placeholder.
-_LOGGABLE_PARAM = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z][a-z0-9_]{0,63}"
-)
-_LOGGABLE_PATH = re.compile(r"(/[a-z][a-z0-9_.-]{0,63})*/?")
+# only the shape of a generated id (a UUID or hex), which can neither forge a line nor carry
+# a word the caller chose.
+_REQUEST_ID = re.compile(r"[0-9A-Fa-f][0-9A-Fa-f-]{7,63}")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def loggable_path(scope: Scope) -> str:
-    """The request's path as the log may show it: the route's template with the values of
-    its parameters that are ids, or, for a path no route matched, the path when it is
-    plainly not data (``/nowhere``)."""
-    route = scope.get("route")
-    template = getattr(route, "path", None)
+    """The request's path as the log may show it: the route's template, with a case's id
+    when it is a UUID (every case id is), and every other parameter as its placeholder
+    (``/cases/6f0c.../tasks/{task_id}/complete``): a step id is harmless, but what a caller
+    types there may not be (a patient reference in the wrong place). A path no route took
+    is not shown at all."""
+    template = getattr(scope.get("route"), "path", None)
     if template is None:
-        path = str(scope.get("path", ""))
-        return path if _LOGGABLE_PATH.fullmatch(path) else "(a path no route matched)"
-    for name, value in (scope.get("path_params") or {}).items():
-        if isinstance(value, str) and _LOGGABLE_PARAM.fullmatch(value):
-            template = template.replace("{" + name + "}", value)
+        return "/(unrouted)"
+    case_id = (scope.get("path_params") or {}).get("case_id")
+    if isinstance(case_id, str) and _UUID.fullmatch(case_id):
+        template = template.replace("{case_id}", case_id)
     return str(template)
 
 

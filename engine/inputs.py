@@ -93,10 +93,13 @@ def normalise_patient_ref(value: str) -> str:
     or control character is refused rather than silently cleaned, since someone typed or
     pasted something other than what they saw.
     """
-    normal = unicodedata.normalize("NFKC", value).strip()
-    problem = identifier_problem(normal)
+    folded = unicodedata.normalize("NFKC", value)
+    # Checked before trimming: str.strip() also takes away line breaks, the file and record
+    # separators and NEL, which would clean a pasted control character away unseen.
+    problem = identifier_problem(folded)
     if problem is not None:
         raise ValueError(problem)
+    normal = folded.strip()
     if not normal:
         raise ValueError("must not be blank")
     if len(normal) > PATIENT_REF_MAX:

@@ -23,17 +23,22 @@ def _fingerprint(**request: Any) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
 
 
-WAIT_SECONDS = 10.0
-"""How long a retry waits for the first request with its key before it is told to retry."""
+WAIT_SECONDS = 2.0
+"""How long a retry waits for the first request with its key before it is told to retry.
+Short, because the wait holds one of the server's few request threads; the first request
+normally answers in tens of milliseconds."""
 
 
 def _wait_for_earlier(session: Session, *, principal: str, idempotency_key: str) -> None:
     """Hold the key for the rest of the transaction, first waiting (bounded) for a request
     that holds it: a retry sent while the first is still running then finds its case.
 
-    On PostgreSQL a transaction-scoped advisory lock on the key's hash. SQLite needs none: a
-    transaction there takes the database's write lock at its first statement (BEGIN
-    IMMEDIATE), so a retry already waits for the first one's commit.
+    On PostgreSQL a transaction-scoped advisory lock on the key's hash, taken before any row
+    lock (so it cannot deadlock with the case's), and read committed (the default, which the
+    service runs at) lets the statements after the wait see the first request's commit.
+    SQLite needs none: a transaction there takes the database's write lock at its first
+    statement (BEGIN IMMEDIATE), so a retry already waits for the first one's commit, up to
+    the database's busy timeout.
     """
     if session.get_bind().dialect.name != "postgresql":
         return

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 import pytest
+import sqlalchemy as sa
 
 from tests.api.conftest import SECRET, Server, intake
 from tests.api.test_cases import PATHWAY, PROBLEM, problem, recent_intake, start
@@ -122,8 +124,6 @@ def test_a_lone_surrogate_in_a_body_is_422_not_a_server_error(api: Server) -> No
 
 
 def _token(**claims: Any) -> str:
-    import time
-
     now = int(time.time())
     return jwt.encode(
         {"roles": ["coordinator"], "iat": now, "exp": now + 600, **claims}, SECRET, "HS256"
@@ -261,6 +261,37 @@ def test_retries_racing_with_one_idempotency_key_all_get_the_same_case(
         assert ana.get("/cases").json()["total"] == 1
 
 
+@pytest.mark.parametrize("api_server", ["postgresql"], indirect=True)
+def test_a_retry_that_outwaits_the_first_request_is_409_with_retry_after(api: Server) -> None:
+    """On PostgreSQL a retry waits at most 2 s for the first request with its key: here the
+    key is held from outside (as a first request that hangs would hold it)."""
+    key = sa.select(sa.func.hashtextextended("ana\nkey-held", 0))
+    side = sa.create_engine(api.database, poolclass=sa.pool.NullPool)
+    with side.connect() as holder, api.client("ana", "coordinator") as ana:
+        holder.execute(sa.select(sa.func.pg_advisory_lock(key.scalar_subquery())))
+        started = time.monotonic()
+        response = ana.post(
+            "/cases",
+            json={"pathway": PATHWAY, "patient_ref": "SYN-HELD", "data": recent_intake()},
+            headers={"Idempotency-Key": "key-held"},
+        )
+        waited = time.monotonic() - started
+        holder.execute(sa.select(sa.func.pg_advisory_unlock(key.scalar_subquery())))
+        body = problem(response, 409)
+        assert body["type"] == "/problems/idempotency-key-in-use"
+        assert response.headers["retry-after"] == "1"
+        assert waited >= 1.9, waited
+        assert ana.get("/cases").json()["total"] == 0
+        # Retried once the key is free, it starts the case.
+        again = ana.post(
+            "/cases",
+            json={"pathway": PATHWAY, "patient_ref": "SYN-HELD", "data": recent_intake()},
+            headers={"Idempotency-Key": "key-held"},
+        )
+    side.dispose()
+    assert again.status_code == 201, again.text
+
+
 # -- 5. patient references that look alike ---------------------------------------------------
 
 
@@ -287,8 +318,26 @@ def test_a_reference_spelled_differently_is_the_same_patient(api: Server, spelli
 
 @pytest.mark.parametrize(
     "spelling",
-    ["UNI\u200b-1", "UNI-1\u202e", "\u202eUNI-1", "UNI\u2060-1", "\ufeffUNI-1"],
-    ids=["zero-width space", "right-to-left override", "leading override", "word joiner", "BOM"],
+    [
+        "UNI\u200b-1",
+        "UNI-1\u202e",
+        "\u202eUNI-1",
+        "UNI\u2060-1",
+        "\ufeffUNI-1",
+        "UNI-1\x1f",
+        "UNI-1\x85",
+        "\nUNI-1",
+    ],
+    ids=[
+        "zero-width space",
+        "right-to-left override",
+        "leading override",
+        "word joiner",
+        "BOM",
+        "trailing unit separator",
+        "trailing next-line",
+        "leading line break",
+    ],
 )
 def test_a_reference_with_invisible_characters_is_refused(api: Server, spelling: str) -> None:
     with api.client("ana", "coordinator") as ana:
@@ -339,13 +388,13 @@ def test_an_unexpected_error_is_a_500_logged_by_request_id_without_its_text(
             raise ValueError("patient MRN-LEAK-0001 could not be stored") from exc
 
     with TestClient(app) as client, caplog.at_level("INFO"):
-        response = client.get("/explode", headers={"X-Request-ID": "req-42"})
+        response = client.get("/explode", headers={"X-Request-ID": "0123abcd-42"})
     body = problem(response, 500)
-    assert body["request_id"] == "req-42" and "req-42" in body["detail"]
+    assert body["request_id"] == "0123abcd-42" and "0123abcd-42" in body["detail"]
     assert "MRN-LEAK" not in response.text
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert [r.getMessage().split(" at ")[0] for r in errors] == [
-        "request req-42: unexpected ValueError from KeyError"
+        "request 0123abcd-42: unexpected ValueError from KeyError"
     ]
     assert "test_hardening.py" in errors[0].getMessage()  # where it was raised, for the fix
     assert "MRN-LEAK" not in caplog.text

@@ -40,9 +40,11 @@ SPECIALTY = "Zygomatic-Spine-Clinic-4242"
 RESCHEDULE_REASON = "Patient-Reason-Quokka-5150 asked to move it"
 CANCEL_REASON = "Cancel-Reason-Narwhal-6262 moved away"
 PROBE = "ZZPROBE"  # in every value the hostile inputs below send
+PROBE_ID = "zzprobe"  # and in values shaped like ids (lower case, snake case)
 # Every value entered, with the other spellings a log line could give it.
 SECRETS = {
     PROBE: [PROBE, quote(PROBE), "9999-12-31", "0001-01-01"],
+    PROBE_ID: [PROBE_ID],
     PATIENT_REF: [PATIENT_REF, quote(PATIENT_REF), "PRIVACY-7731"],
     SYMPTOM_ONSET: [SYMPTOM_ONSET, "2026, 8, 17", "17/08/2026", "08/17/2026", "20260817"],
     REFERRAL_DATE: [REFERRAL_DATE, "2026, 10, 29", "29/10/2026", "10/29/2026", "20261029"],
@@ -280,7 +282,22 @@ def send_hostile_inputs(api: Server) -> None:
                 },
             ),
             ana.post(f"/{PROBE}-NOWHERE", json={}),
+            # Values shaped like ids where ids belong: a reference typed in lower case.
+            ana.get(f"/cases/{PROBE_ID}_mrn_000123"),
+            ana.get(f"/cases/{PROBE_ID}_mrn_000123/timeline"),
+            ana.post(
+                f"/cases/{case['id']}/tasks/{PROBE_ID}_janedoe/complete",
+                json={"data": {}},
+                headers={"If-Match": "*"},
+            ),
+            ana.post(
+                f"/cases/{case['id']}/messages/{PROBE_ID}_janedoe",
+                json={"data": {}},
+                headers={"If-Match": "*"},
+            ),
+            ana.get(f"/patients/{PROBE_ID}.jane.doe"),
         ]
+        assert ana.get("/reminders", params={"kind": f"{PROBE_ID}_kind"}).status_code == 200
         for kind in ("referral_escalation_3_months", f"{PROBE}-KIND"):
             for due_at in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z"):
                 refused.append(
@@ -292,9 +309,12 @@ def send_hostile_inputs(api: Server) -> None:
                 )
         statuses = [r.status_code for r in refused]
         assert all(400 <= s < 500 for s in statuses), f"{list(enumerate(statuses))}"
-        forged = f"{PROBE}-RID INFO api.access: forged line"
-        response = ana.get("/worklist", headers={"X-Request-ID": forged})
-        assert response.status_code == 200 and response.headers["x-request-id"] != forged
+        for forged in (f"{PROBE}-RID INFO api.access: forged line", f"{PROBE_ID}-mrn-000123"):
+            response = ana.get("/worklist", headers={"X-Request-ID": forged})
+            assert response.status_code == 200 and response.headers["x-request-id"] != forged
+        # A generated id (a UUID, hex) is taken, so a caller can follow its request.
+        response = ana.get("/worklist", headers={"X-Request-ID": "0f1e2d3c-4b5a"})
+        assert response.headers["x-request-id"] == "0f1e2d3c-4b5a"
     for sub in (f"{PROBE}-SUB\x00", f"{PROBE}-LONG-" + "x" * 300):
         now = datetime.now(UTC)
         token = jwt.encode(

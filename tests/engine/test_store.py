@@ -110,6 +110,7 @@ def test_patient_references_are_normalised_and_collisions_reported_not_merged(
         "c-twin": ("SYN\u200b-9", "active"),  # both left, reported
         "c-blank": ("\u200b ", "active"),  # blank once normalised: left, reported
         "c-fine": ("SYN-10", "active"),  # already in its one spelling: untouched
+        "c-accent": ("Jose\u200d\u0301-1", "cancelled"),  # NFKC again once the joiner goes
     }
     with db.engine.begin() as conn:
         conn.execute(
@@ -145,6 +146,7 @@ def test_patient_references_are_normalised_and_collisions_reported_not_merged(
 
     with db.engine.connect() as conn:
         refs = dict(conn.execute(text("SELECT id, patient_ref FROM cases")).all())
+        versions = dict(conn.execute(text("SELECT id, version FROM cases")).all())
         events = conn.execute(
             text("SELECT case_id, type, actor, detail FROM case_events ORDER BY case_id")
         ).all()
@@ -155,16 +157,27 @@ def test_patient_references_are_normalised_and_collisions_reported_not_merged(
         "c-twin": "SYN\u200b-9",
         "c-blank": "\u200b ",
         "c-fine": "SYN-10",
+        "c-accent": "Jos\u00e9-1",
     }
     assert [(e.case_id, e.type, e.actor) for e in events] == [
-        ("c-fullwidth", "patient_ref_normalised", None),
-        ("c-padded", "patient_ref_normalised", None),
+        ("c-accent", "patient_ref_normalised", "schema migration 0005"),
+        ("c-fullwidth", "patient_ref_normalised", "schema migration 0005"),
+        ("c-padded", "patient_ref_normalised", "schema migration 0005"),
     ]
     detail = (
-        events[0].detail if isinstance(events[0].detail, dict) else json.loads(events[0].detail)
+        events[1].detail if isinstance(events[1].detail, dict) else json.loads(events[1].detail)
     )
     assert detail["from"] == "\uff35\uff2e\uff29-7" and detail["to"] == "UNI-7"
-    assert detail["by"] == "schema migration 0005" and "one spelling" in detail["reason"]
+    assert "one spelling" in detail["reason"]
+    assert versions == {
+        "c-fullwidth": 2,
+        "c-padded": 2,
+        "c-plain": 1,
+        "c-twin": 1,
+        "c-fine": 1,
+        "c-blank": 1,
+        "c-accent": 2,
+    }
     report = caplog.text
     assert "c-plain, c-twin" in report and "left as they were" in report
     assert "case c-blank" in report and "blank" in report
@@ -176,3 +189,6 @@ def test_patient_references_are_normalised_and_collisions_reported_not_merged(
         ]
         page = engine.list_cases(session, now=now.replace(tzinfo=UTC), patient_ref="ＵＮＩ-7")
         assert [item.id for item in page.items] == ["c-fullwidth"]
+    # Going back below 0005 would leave entries older code cannot read: refused.
+    with pytest.raises(RuntimeError, match="cannot downgrade below 0005"):
+        alembic("downgrade", "0004")

@@ -3,12 +3,15 @@ bidirectional or control character.
 
 Until now ``UNI-1``, ``UNI-1 `` and full-width ``ＵＮＩ-1`` were three patients, each with an
 active case. Each stored reference is brought to its one spelling, and the change is written
-into the case's timeline (``patient_ref_normalised``: the old and the new reference, and why).
+into the case's timeline (``patient_ref_normalised``: the old and the new reference, by whom and
+why) with a new version of the case.
 
 Where two active cases of one pathway would then name the same patient, neither is changed:
 merging them would hide which one the care team has been working. They are reported (by case
-id; a reference is patient data and never logged) for someone to close or correct one of them
-by hand, and left as they were. So is a reference that would be blank.
+id; a reference is patient data and never logged) and left as they were, for someone to cancel
+all but one with a reason (the timeline keeps who and why). The one kept keeps its old
+spelling, which a lookup by reference no longer finds: it is reached by its case id. A
+reference that would be blank or too long is also reported and left.
 
 The rule is written out here rather than imported: a migration must keep doing what it did
 when it was written, whatever ``engine.inputs`` becomes.
@@ -35,6 +38,7 @@ log = logging.getLogger("engine.migrations")
 # What a reference may not hold: controls, format characters (zero-width, bidirectional,
 # BOM), surrogates, private use, unassigned, line and paragraph separators.
 _REMOVED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+ACTOR = "schema migration 0005"
 REASON = (
     "patient references are kept in one spelling (Unicode NFKC, surrounding space trimmed, "
     "no invisible, bidirectional or control character) so that references that look alike "
@@ -43,8 +47,14 @@ REASON = (
 
 
 def canonical(value: str) -> str:
-    folded = unicodedata.normalize("NFKC", value)
-    return "".join(c for c in folded if unicodedata.category(c) not in _REMOVED).strip()
+    """NFKC, with what may not be in a reference taken out, until that changes nothing
+    (taking out a zero-width joiner can leave a combining accent NFKC then composes)."""
+    while True:
+        folded = unicodedata.normalize("NFKC", value)
+        kept = "".join(c for c in folded if unicodedata.category(c) not in _REMOVED).strip()
+        if kept == value:
+            return kept
+        value = kept
 
 
 def upgrade() -> None:
@@ -62,12 +72,12 @@ def upgrade() -> None:
             active[(row.pathway, changes[row.id] or row.patient_ref)].append(row.id)
     left: set[str] = set()
     for (pathway, _ref), ids in active.items():
-        stored = {r.id: r.patient_ref for r in rows if r.id in ids}
-        if len(ids) > 1 and len(set(stored.values())) > 1:
+        if len(ids) > 1:
             left.update(ids)
             log.warning(
                 "migration 0005: active cases %s of %s name the same patient once their "
-                "references are normalised; left as they were: close or correct all but one",
+                "references are normalised; left as they were: cancel all but one with a "
+                "reason (POST /cases/{id}/cancel); the one kept is found by its id",
                 ", ".join(sorted(ids)),
                 pathway,
             )
@@ -85,24 +95,24 @@ def upgrade() -> None:
                 "blank" if not new else "longer than 64 characters",
             )
             continue
+        # A change of the case: a new version (the ETag a page holds is stale now).
         bind.execute(
-            sa.text("UPDATE cases SET patient_ref = :new WHERE id = :id"),
-            {"new": new, "id": row.id},
+            sa.text(
+                "UPDATE cases SET patient_ref = :new, version = version + 1, updated_at = :at "
+                "WHERE id = :id"
+            ),
+            {"new": new, "id": row.id, "at": now},
         )
         bind.execute(
             sa.text(
                 "INSERT INTO case_events (case_id, at, type, step, actor, detail, evidence) "
-                "VALUES (:id, :at, 'patient_ref_normalised', NULL, NULL, :detail, NULL)"
+                "VALUES (:id, :at, 'patient_ref_normalised', NULL, :actor, :detail, NULL)"
             ).bindparams(sa.bindparam("detail", type_=sa.JSON)),
             {
                 "id": row.id,
                 "at": now,
-                "detail": {
-                    "from": row.patient_ref,
-                    "to": new,
-                    "by": "schema migration 0005",
-                    "reason": REASON,
-                },
+                "actor": ACTOR,
+                "detail": {"from": row.patient_ref, "to": new, "reason": REASON},
             },
         )
         changed += 1
@@ -111,6 +121,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # The old spellings are in each case's timeline (patient_ref_normalised); they are not
-    # restored: they named patients ambiguously.
-    pass
+    # The old spellings are in each case's timeline and are not restored: they named
+    # patients ambiguously. Code before 0005 cannot read a timeline that holds such an entry,
+    # so going back is refused while there are any.
+    count = op.get_bind().scalar(
+        sa.text("SELECT count(*) FROM case_events WHERE type = 'patient_ref_normalised'")
+    )
+    if count:
+        raise RuntimeError(
+            f"cannot downgrade below 0005: {count} timeline entries record normalised patient "
+            "references, which earlier versions cannot read"
+        )
