@@ -15,6 +15,8 @@ import anyio
 import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -30,6 +32,7 @@ from .schemas import (
     Health,
     Identifier,
     NewCase,
+    NewNote,
     PatientRef,
     Problem,
     Reason,
@@ -49,7 +52,45 @@ def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
     return {c: _ERRORS[c] for c in (401, 403, 422, *codes)}
 
 
-router = APIRouter()
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    names = {field.alias for field in dependant.query_params}
+    for inner in dependant.dependencies:
+        names |= _query_names(inner)
+    return frozenset(names)
+
+
+_KNOWN_QUERY: dict[int, frozenset[str]] = {}
+
+
+async def known_query_only(request: Request) -> None:
+    """Dependency of every route: a query parameter the route does not take is a 422 naming
+    it. A mistyped filter on a worklist (``?statsu=active``) must not quietly return
+    everything."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _KNOWN_QUERY.get(id(route))
+    if known is None:
+        known = _KNOWN_QUERY[id(route)] = _query_names(dependant)
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
+    if unknown:
+        takes = ", ".join(sorted(known)) or "none"
+        raise RequestValidationError(
+            [
+                {
+                    "type": "unknown_parameter",
+                    "loc": ("query", name[:100]),
+                    "msg": f"is not a parameter of this route (it takes: {takes})",
+                }
+                for name in unknown
+            ]
+        )
+
+
+router = APIRouter(dependencies=[Depends(known_query_only)])
 _VERSION = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
 
 
@@ -343,6 +384,21 @@ def cancel(
         expected_version=expected_version,
     )
     return _case_response(view)
+
+
+@router.post(
+    "/cases/{case_id}/notes",
+    status_code=201,
+    response_model=EventOut,
+    tags=["cases"],
+    responses=_errors(404),
+)
+def add_note(
+    case_id: CaseId, body: NewNote, caller: Caller, session: Transaction, clock: Clock
+) -> EventOut:
+    """Add a note to the case's timeline (at most 4,000 characters), with who and when."""
+    event = engine.add_note(session, case_id=case_id, text=body.text, clock=clock, actor=caller.sub)
+    return EventOut.model_validate(event)
 
 
 @router.get("/reminders", response_model=ReminderPageOut, tags=["reminders"], responses=_errors())

@@ -85,6 +85,10 @@ class Reason(Strict):
     reason: FreeText = Field(min_length=1, max_length=2000)
 
 
+class NewNote(Strict):
+    text: FreeText = Field(min_length=1, max_length=engine.MAX_NOTE)
+
+
 class Reschedule(Strict):
     due_at: AwareDatetime
     reason: FreeText = Field(min_length=1, max_length=2000)
@@ -179,6 +183,26 @@ class VarianceOut(Record):
     at: datetime
 
 
+class RecordEntryOut(Record):
+    step: str = Field(description="The step (or message) the value was entered at.")
+    field: str
+    value: Any = Field(description="The value as it now stands; null when not recorded.")
+    entered_by: str | None = Field(description="Who entered it (the token's sub).")
+    entered_at: datetime
+    recorded: bool = Field(
+        description="False for a step completed before Pathway kept the values entered."
+    )
+
+
+class DecisionOut(Record):
+    step: str
+    decision: str = Field(description="The decision's id in the diagram (a DMN decision).")
+    outputs: dict[str, Any]
+    rule: str | None = Field(description="The id of the rule that matched.")
+    rule_text: str | None = Field(description="What that rule says.")
+    at: datetime
+
+
 class CaseOut(Record):
     id: str
     pathway: str
@@ -195,6 +219,11 @@ class CaseOut(Record):
     created_at: datetime
     updated_at: datetime
     cancel_reason: str | None
+    record: list[RecordEntryOut] = Field(
+        description="The clinical record: every field entered, as it now stands, with who "
+        "entered it and when."
+    )
+    decisions: list[DecisionOut] = Field(description="Every decision taken, oldest first.")
 
 
 class CaseSummaryOut(Record):

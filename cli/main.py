@@ -21,6 +21,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 _EVENT_NAMES = {
     engine.EventType.TASK_READY: "ready",
     engine.EventType.TASK_COMPLETED: "completed",
+    engine.EventType.DECISION: "decision",
     engine.EventType.TIMER_FIRED: "timer fired",
     engine.EventType.REMINDER: "REMINDER",
     engine.EventType.MESSAGE: "message",
@@ -50,7 +51,19 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if bad else EXIT_OK
 
 
+def _values(values: dict[str, Any]) -> str:
+    def shown(value: Any) -> str:
+        return {True: "yes", False: "no", None: "-"}.get(value, str(value))  # type: ignore[arg-type]
+
+    return ", ".join(f"{name}={shown(value)}" for name, value in values.items())
+
+
 def _detail(event: dict[str, Any]) -> str:
+    if event["type"] == engine.EventType.DECISION:
+        rule = f" (rule {event['rule']})" if event.get("rule") else ""
+        return f"{event['task']}  {event['decision']}: {_values(event['outputs'])}{rule}"
+    if event["type"] == engine.EventType.TASK_COMPLETED and event.get("data"):
+        return f"{event['task']}  {_values(event['data'])}"
     parts = []
     for key in ("task", "timer", "deadline", "reminder", "variance", "message", "end"):
         if event.get(key) and not (key == "task" and event["type"] == engine.EventType.VARIANCE):

@@ -23,14 +23,18 @@ names below. The rooms behind them:
 import logging as _logging
 
 from .cases import (
+    MAX_NOTE,
     CasePage,
     CaseSummary,
     CaseView,
     Deadline,
+    DecisionView,
     ReadyTask,
+    RecordEntry,
     ReminderView,
     VarianceView,
     WorkItem,
+    add_note,
     cancel_case,
     complete_task,
     deliver_message,
@@ -133,6 +137,8 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "deliver_message",
     "reschedule_deadline",
     "cancel_case",
+    "add_note",
+    "MAX_NOTE",
     # queries: what people read (API)
     "get_case",
     "timeline",
@@ -141,6 +147,8 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "CaseView",
     "ReadyTask",
     "Deadline",
+    "RecordEntry",
+    "DecisionView",
     "ReminderView",
     "VarianceView",
     "Event",

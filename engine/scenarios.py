@@ -133,8 +133,17 @@ def _timeline(session: Session, case_id: str, *, start: datetime) -> list[dict[s
             "day": _day(event.at, start),
             "type": event.type,
         }
-        if event.type in (EventType.TASK_READY, EventType.TASK_COMPLETED):
+        if event.type == EventType.TASK_READY:
             item["task"] = event.step
+        elif event.type == EventType.TASK_COMPLETED:
+            item["task"] = event.step
+            if "values" in event.detail:
+                item["data"] = event.detail["values"]
+        elif event.type == EventType.DECISION:
+            item["task"] = event.step
+            item["decision"] = event.detail.get("decision")
+            item["outputs"] = event.detail.get("outputs") or {}
+            item["rule"] = event.detail.get("rule")
         elif event.type == EventType.TIMER_FIRED:
             item["timer"] = event.step
             if event.detail.get("deadline"):

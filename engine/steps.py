@@ -64,6 +64,8 @@ class VarianceRule:
     code: str
     condition: str
     rule: str | None
+    quote: str | None = None
+    """The guideline's own sentence for this pitfall, when it is not the step's quote."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ class Step:
     urgent: bool = False
     within: tuple[str, ...] = ()
     interrupts: str | None = None
+    decision: str | None = None
+    completed_on: str | None = None
+    """The data name that keeps the clinic's date this step was completed on
+    (``pathway.completed_on``), for rules that count days from it."""
     properties: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -260,9 +266,14 @@ def read_steps(root: etree._Element, *, file: str) -> tuple[dict[str, Step], lis
                     props.get("pathway.escalate", "").lower() == "true",
                 )
             variances = tuple(
-                VarianceRule(name[len(_VARIANCE) :], value, props.get(name + ".rule"))
+                VarianceRule(
+                    name[len(_VARIANCE) :],
+                    value,
+                    props.get(name + ".rule"),
+                    props.get(name + ".quote"),
+                )
                 for name, value in props.items()
-                if name.startswith(_VARIANCE) and not name.endswith(".rule")
+                if name.startswith(_VARIANCE) and not name.endswith((".rule", ".quote"))
             )
             steps[element_id] = Step(
                 id=element_id,
@@ -291,6 +302,8 @@ def read_steps(root: etree._Element, *, file: str) -> tuple[dict[str, Step], lis
                 within=tuple(
                     str(a.get("id")) for a in node.iterancestors(f"{_B}subProcess") if a.get("id")
                 ),
+                decision=node.get(f"{_C}decisionRef") if kind == "businessRuleTask" else None,
+                completed_on=props.get("pathway.completed_on") or None,
                 properties=props,
             )
     return steps, problems

@@ -35,6 +35,7 @@ class EventType(StrEnum):
     CASE_STARTED = "case_started"
     TASK_READY = "task_ready"
     TASK_COMPLETED = "task_completed"
+    DECISION = "decision"
     TIMER_FIRED = "timer_fired"
     REMINDER = "reminder"
     MESSAGE = "message"
@@ -42,6 +43,7 @@ class EventType(StrEnum):
     DEADLINE_RESCHEDULED = "deadline_rescheduled"
     PATIENT_REF_NORMALISED = "patient_ref_normalised"
     CASE_CANCELLED = "case_cancelled"
+    NOTE = "note"
     CASE_ENDED = "case_ended"
 
 
@@ -62,6 +64,7 @@ CARE_ROLES = frozenset({Role.COORDINATOR, Role.CLINICIAN, Role.ADMIN})
 SIMULATED_EVENTS = (
     EventType.TASK_READY,
     EventType.TASK_COMPLETED,
+    EventType.DECISION,
     EventType.TIMER_FIRED,
     EventType.REMINDER,
     EventType.MESSAGE,

@@ -11,10 +11,13 @@ from .commands import (
     start_case,
 )
 from .idempotency import replay_start
+from .notes import MAX_NOTE, add_note
 from .views import (
     CaseView,
     Deadline,
+    DecisionView,
     ReadyTask,
+    RecordEntry,
     ReminderView,
     VarianceView,
     build_view,
@@ -24,14 +27,18 @@ from .views import (
 from .worklist import CasePage, CaseSummary, WorkItem, list_cases, worklist
 
 __all__ = [
+    "MAX_NOTE",
     "CasePage",
     "CaseSummary",
     "CaseView",
     "Deadline",
+    "DecisionView",
     "ReadyTask",
+    "RecordEntry",
     "ReminderView",
     "VarianceView",
     "WorkItem",
+    "add_note",
     "advance",
     "build_view",
     "cancel_case",

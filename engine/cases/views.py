@@ -72,6 +72,31 @@ class VarianceView:
 
 
 @dataclass(frozen=True)
+class RecordEntry:
+    """One field of the case's clinical record: its current value and who entered it."""
+
+    step: str
+    field: str
+    value: Any
+    entered_by: str | None
+    entered_at: datetime
+    recorded: bool = True
+    """False for a step completed before values were kept (its value is then unknown)."""
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    """A decision the pathway took: its outputs and the rule that matched."""
+
+    step: str
+    decision: str
+    outputs: dict[str, Any]
+    rule: str | None
+    rule_text: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
 class CaseView:
     """Everything a care team needs to see about one case."""
 
@@ -90,6 +115,67 @@ class CaseView:
     created_at: datetime
     updated_at: datetime
     cancel_reason: str | None
+    record: list[RecordEntry]
+    decisions: list[DecisionView]
+
+
+_RECORDED = (EventType.TASK_COMPLETED, EventType.MESSAGE, EventType.DECISION)
+
+
+def clinical_record(
+    session: Session, case_id: str, *, patient_ref: str | None
+) -> tuple[list[RecordEntry], list[DecisionView]]:
+    """What was entered on the case, field by field as it now stands, and every decision
+    taken: read from the timeline, where each completed step keeps the values entered (but
+    the patient reference, which is the case's own)."""
+    fields: dict[tuple[str, str], RecordEntry] = {}
+    decisions: list[DecisionView] = []
+    rows = session.execute(
+        select(
+            case_events.c.type,
+            case_events.c.step,
+            case_events.c.actor,
+            case_events.c.at,
+            case_events.c.detail,
+        )
+        .where(case_events.c.case_id == case_id, case_events.c.type.in_(_RECORDED))
+        .order_by(case_events.c.id)
+    )
+    for row in rows:
+        detail = row.detail or {}
+        step = row.step or ""
+        if row.type == EventType.DECISION:
+            decisions.append(
+                DecisionView(
+                    step,
+                    detail.get("decision") or step,
+                    detail.get("outputs") or {},
+                    detail.get("rule"),
+                    detail.get("rule_text"),
+                    row.at,
+                )
+            )
+            continue
+        values: dict[str, Any] | None
+        if row.type == EventType.MESSAGE:  # a report: the findings it said were present
+            values = dict.fromkeys(detail.get("reported") or (), True)
+            names = list(values)
+        else:
+            values = detail.get("values")
+            names = list(detail.get("fields") or ())
+            if values is not None and "patient_ref" in names:
+                values = {**values, "patient_ref": patient_ref}
+        for name in names:
+            known = values is not None and name in values
+            fields[(step, name)] = RecordEntry(
+                step,
+                name,
+                values.get(name) if values is not None else None,
+                row.actor,
+                row.at,
+                known,
+            )
+    return list(fields.values()), decisions
 
 
 def ready_task(ready: ReadyStep, *, now: datetime) -> ReadyTask:
@@ -158,6 +244,7 @@ def build_view(
                 select(variances).where(variances.c.case_id == case_id).order_by(variances.c.id)
             )
         ]
+    record, decisions = clinical_record(session, case_id, patient_ref=row["patient_ref"])
     return CaseView(
         id=case_id,
         pathway=row["pathway"],
@@ -174,6 +261,8 @@ def build_view(
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         cancel_reason=row["cancel_reason"],
+        record=record,
+        decisions=decisions,
     )
 
 

@@ -129,10 +129,16 @@ class Journal:
             escalate=rule.escalate,
         )
 
-    def variance(self, step: Step, *, code: str, rule: str | None) -> None:
-        """Record a variance, unless the case already has it for this step."""
+    def variance(
+        self, step: Step, *, code: str, rule: str | None, quote: str | None = None
+    ) -> None:
+        """Record a variance, unless the case already has it for this step; its evidence is
+        the step's, with the variance's own guideline sentence when it has one."""
         if (code, step.id) in self._recorded_variances:
             return
         self._recorded_variances.add((code, step.id))
-        self.variances.append(RaisedVariance(code, step.id, rule, step.evidence.describe()))
+        evidence = step.evidence.describe()
+        if quote:
+            evidence["quote"] = quote
+        self.variances.append(RaisedVariance(code, step.id, rule, evidence))
         self.event(EventType.VARIANCE, step, variance=code, rule=rule)

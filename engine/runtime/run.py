@@ -122,6 +122,8 @@ class CaseRun(TaskTree):
                 [FieldError("patient_ref", "must be the case's own patient reference")],
             )
         task.set_data(**accepted)
+        if step and step.completed_on:
+            task.set_data(**{step.completed_on: self._today().isoformat()})
         if isinstance(accepted.get("patient_ref"), str):
             self.patient_ref = accepted["patient_ref"]
         self._changed()
@@ -129,8 +131,14 @@ class CaseRun(TaskTree):
             task.run()
         except SpiffWorkflowException as exc:
             raise ExecutionFailed(self.case_id, step_id, _reason(exc)) from None
+        # The values entered are the case's clinical record (read back by views.record). The
+        # patient reference is the case's own (one place to keep it in its one spelling).
         self.journal.event(
-            EventType.TASK_COMPLETED, step, actor=self.actor, fields=sorted(accepted)
+            EventType.TASK_COMPLETED,
+            step,
+            actor=self.actor,
+            fields=sorted(accepted),
+            values={k: v for k, v in accepted.items() if k != "patient_ref"},  # form order
         )
         if step:
             self._check_variances(step, task.data)
@@ -282,8 +290,28 @@ class CaseRun(TaskTree):
             )
         if step is not None and step.reminder is not None:
             self._raise_reminder(task, step)
+        dmn = getattr(spec, "dmnEngine", None)
+        if dmn is not None:
+            self._record_decision(task, step, dmn)
         if isinstance(spec, EndEvent) and spec.bpmn_id and task.workflow is self.workflow:
             self._last_end = str(spec.bpmn_id)
+
+    def _record_decision(self, task: Any, step: Step | None, dmn: Any) -> None:
+        """A decision taken: its outputs, and the rule that matched (evaluated again on the
+        same data: the engine keeps only the outputs)."""
+        table = dmn.decision_table
+        outputs = {o.name: task.data.get(o.name) for o in table.outputs if o.name}
+        matched = dmn.decide(task)
+        rule = matched[0] if matched else None
+        self.journal.event(
+            EventType.DECISION,
+            step,
+            step_id=task.task_spec.bpmn_id,
+            decision=(step.decision if step else None) or table.id,
+            outputs=outputs,
+            rule=rule.id if rule else None,
+            rule_text=rule.description or None if rule else None,
+        )
 
     def _raise_reminder(self, task: Any, step: Step) -> None:
         due = None
@@ -306,7 +334,7 @@ class CaseRun(TaskTree):
                     self.case_id, step.id, f"variance rule {rule.code}: {exc.reason}"
                 ) from None
             if hit:
-                self.journal.variance(step, code=rule.code, rule=rule.rule)
+                self.journal.variance(step, code=rule.code, rule=rule.rule, quote=rule.quote)
 
     def _finish(self) -> None:
         self._changed()

@@ -493,6 +493,30 @@ def test_bad_list_filters_are_422(api: Server, params: dict[str, Any]) -> None:
         assert any(next(iter(params)) in e["field"] for e in body["errors"]), body
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "params", "unknown"),
+    [
+        ("GET", "/cases", {"statsu": "active"}, "statsu"),
+        ("GET", "/cases", {"status": "active", "patient": "SYN-1"}, "patient"),
+        ("GET", "/worklist", {"rol": "clinician"}, "rol"),
+        ("GET", "/reminders", {"case": "x", "kind": "y"}, "case"),
+        ("POST", "/cases", {"dry_run": "true"}, "dry_run"),
+    ],
+)
+def test_a_query_parameter_a_route_does_not_take_is_422_naming_it(
+    api: Server, method: str, path: str, params: dict[str, str], unknown: str
+) -> None:
+    """A mistyped filter must not quietly return everything (or, on a change, be ignored)."""
+    with api.client("ana", "coordinator") as ana:
+        ana.post("/cases", json={"pathway": PATHWAY, "patient_ref": "SYN-Q"})
+        body = {"pathway": PATHWAY, "patient_ref": "SYN-Q2"} if method == "POST" else None
+        response = ana.request(method, path, params=params, json=body)
+        errors = problem(response, 422)["errors"]
+        assert [e["field"] for e in errors] == [f"query.{unknown}"], errors
+        assert "is not a parameter" in errors[0]["message"]
+        assert ana.get("/cases").json()["total"] == 1  # the refused POST started nothing
+
+
 # -- completing steps ------------------------------------------------------------------------
 
 
@@ -1124,3 +1148,39 @@ def test_guideline_pitfalls_in_the_plan_are_recorded_as_variances(api: Server) -
         assert {e["detail"]["variance"] for e in events} == set(codes)
         # A variance is recorded, never a refusal: care goes on.
         assert case["status"] == "active" and "reassessment_due_6_weeks" in deadlines(case)
+
+
+@pytest.mark.parametrize(("nrs", "expected"), [(6, True), (7, False)])
+def test_a_short_opioid_course_below_severe_pain_is_a_variance(
+    api: Server, nrs: int, expected: bool
+) -> None:
+    """ "Short-term opioids judiciously for severe pain only": leg pain 6 of 10 is not severe,
+    7 is."""
+    with api.client("ana", "coordinator") as ana, api.client("lee", "clinician") as lee:
+        case = start(ana, f"MRN-OPI-{nrs}", recent_intake(leg_pain_nrs=nrs))
+        case = complete(lee, case, "red_flag_screen", NO_RED_FLAGS)
+        case = complete(lee, case, "conservative_plan", {**GOOD_PLAN, "opioid_short_course": True})
+    codes = [v["code"] for v in case["variances"]]
+    assert codes == (["opioid_without_severe_pain"] if expected else [])
+    if expected:
+        (variance,) = case["variances"]
+        assert (
+            variance["evidence"]["quote"] == "Short-term opioids judiciously for severe pain only"
+        )
+        assert "7 of 10" in variance["rule"]
+
+
+def test_a_plan_without_activity_advice_or_education_records_both_variances(api: Server) -> None:
+    with api.client("ana", "coordinator") as ana, api.client("lee", "clinician") as lee:
+        case = start(ana, "MRN-ADV-1", recent_intake())
+        case = complete(lee, case, "red_flag_screen", NO_RED_FLAGS)
+        case = complete(
+            lee,
+            case,
+            "conservative_plan",
+            {**GOOD_PLAN, "activity_advice": False, "education_given": False},
+        )
+    quotes = {v["code"]: v["evidence"]["quote"] for v in case["variances"]}
+    assert set(quotes) == {"activity_advice_not_given", "education_not_given"}
+    assert "remaining active" in quotes["activity_advice_not_given"]
+    assert "favorable prognosis" in quotes["education_not_given"]

@@ -39,6 +39,7 @@ REFERRAL_DATE = "2026-10-29"
 SPECIALTY = "Zygomatic-Spine-Clinic-4242"
 RESCHEDULE_REASON = "Patient-Reason-Quokka-5150 asked to move it"
 CANCEL_REASON = "Cancel-Reason-Narwhal-6262 moved away"
+NOTE_TEXT = "Note-Text-Axolotl-7373 phoned back"
 PROBE = "ZZPROBE"  # in every value the hostile inputs below send
 PROBE_ID = "zzprobe"  # and in values shaped like ids (lower case, snake case)
 # Every value entered, with the other spellings a log line could give it.
@@ -51,6 +52,7 @@ SECRETS = {
     SPECIALTY: [SPECIALTY, "Zygomatic"],
     RESCHEDULE_REASON: [RESCHEDULE_REASON, "Quokka-5150", quote(RESCHEDULE_REASON)],
     CANCEL_REASON: [CANCEL_REASON, "Narwhal-6262", quote(CANCEL_REASON)],
+    NOTE_TEXT: [NOTE_TEXT, "Axolotl-7373", quote(NOTE_TEXT)],
 }
 
 
@@ -211,7 +213,15 @@ def run_a_case(api: Server) -> None:
         assert timeline.status_code == 200, timeline.text
         completed = [e["step"] for e in timeline.json() if e["type"] == "task_completed"]
         assert "specialist_referral" in completed, completed
-        _ok(lee.get(f"/cases/{case_id}"))
+        _ok(ana.post(f"/cases/{case_id}/notes", json={"text": NOTE_TEXT}), 201)
+        _refused_without_echo(
+            ana.post(f"/cases/{case_id}/notes", json={"text": NOTE_TEXT + "\x00"}), 422
+        )
+        # The clinical record shows what was entered (to the care team, never to the log).
+        record = _ok(lee.get(f"/cases/{case_id}"))["record"]
+        entered = {(e["step"], e["field"]): e["value"] for e in record}
+        assert entered[("specialist_referral", "specialty")] == SPECIALTY
+        assert entered[("intake", "symptom_onset")] == SYMPTOM_ONSET
 
         case = _ok(
             ana.post(

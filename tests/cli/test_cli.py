@@ -73,7 +73,9 @@ def test_simulation_of_the_procedure_candidate_path() -> None:
         "end": "referred",
         "ready_tasks": [],
         "reminders_sent": ["referral_due_2_weeks", "reassessment_due_6_weeks"],
-        "variances": [],
+        # Disabling pain, referred on day 16 of conservative care: after the 2-week reminder,
+        # and a variance from the guideline's "within 2 weeks".
+        "variances": ["referral_beyond_2_weeks_for_disabling_pain"],
         "escalated": False,
     }
     reminders = [(e["day"], e["reminder"]) for e in output["timeline"] if e["type"] == "reminder"]
@@ -198,3 +200,31 @@ def test_the_data_folder_and_its_files_are_private_whatever_the_umask(tmp_path: 
     modes = {p.name: p.stat().st_mode & 0o777 for p in [data, *data.rglob("*")]}
     assert {"data", "pathway.db", "jwt-secret", earlier.name} <= set(modes)
     assert modes == {name: 0o700 if name == "data" else 0o600 for name in modes}
+
+
+def test_the_simulation_shows_the_values_entered_and_the_red_flag_decision() -> None:
+    result = pathway("simulate", "--json", "examples/cauda_equina_emergency.json")
+    assert result.returncode == 0, result.stderr
+    timeline = json.loads(result.stdout)["timeline"]
+    screen = next(
+        e for e in timeline if e["type"] == "task_completed" and e["task"] == "red_flag_screen"
+    )
+    assert screen["data"]["saddle_anesthesia"] is True
+    decisions = [e for e in timeline if e["type"] == "decision"]
+    assert [(d["task"], d["decision"], d["outputs"], d["rule"]) for d in decisions] == [
+        (
+            "red_flag_decision",
+            "red_flags",
+            {"red_flag": "cauda_equina", "urgency": "emergency"},
+            "rule_cauda_equina",
+        )
+    ]
+    # The decision comes straight after the screen it decided on.
+    assert timeline.index(decisions[0]) == timeline.index(screen) + 1
+
+    human = pathway("simulate", "examples/cauda_equina_emergency.json").stdout
+    assert (
+        "decision     red_flag_decision  red_flags: red_flag=cauda_equina, urgency=emergency "
+        "(rule rule_cauda_equina)" in human
+    ), human
+    assert "completed    red_flag_screen  urinary_retention_or_incontinence=" in human

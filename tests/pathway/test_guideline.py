@@ -13,6 +13,12 @@ from tests.pathway.conftest import START, CaseDriver, intake
 
 HOUR = timedelta(hours=1)
 REFERRAL = {"referral_date": "2026-01-12", "specialty": "spine surgery"}
+NOT_IMPROVED_NOT_CANDIDATE = {
+    "improved": False,
+    "function_limited": True,
+    "procedure_candidate": False,
+    "patient_choice": "conservative",
+}
 
 
 def referral_on(day: float) -> dict[str, str]:
@@ -339,16 +345,22 @@ def test_bed_rest_is_a_variance(case: CaseDriver) -> None:
     assert [e.detail["variance"] for e in case.events("variance")] == ["bed_rest_prescribed"]
 
 
-def _to_treatment_decision(case: CaseDriver, *, compression: bool) -> None:
+def _to_treatment_decision(
+    case: CaseDriver,
+    *,
+    compression: bool,
+    function_limited: bool = True,
+    patient_choice: str = "surgery",
+) -> None:
     case.screen_clear()
     case.start_conservative()
     case.complete(
         "six_week_reassessment",
         {
             "improved": False,
-            "function_limited": True,
+            "function_limited": function_limited,
             "procedure_candidate": True,
-            "patient_choice": "surgery",
+            "patient_choice": patient_choice,
         },
         day=42,
     )
@@ -382,6 +394,90 @@ def test_referral_after_3_months_is_a_variance(case: CaseDriver) -> None:
     case.start_conservative()
     case.complete("specialist_referral", referral_on(40), day=40, actor="coordinator:ana")
     assert case.variances() == ["referral_beyond_3_months"]
+
+
+# The guideline's pitfalls beyond the first five, each at its boundary.
+
+
+@pytest.mark.parametrize(("nrs", "variance"), [(6, True), (7, False)])
+def test_short_opioids_are_for_severe_pain_only(case: CaseDriver, nrs: int, variance: bool) -> None:
+    """ "Short-term opioids judiciously for severe pain only": below 7 of 10 is not severe."""
+    case.screen_clear(leg_pain_nrs=nrs)
+    case.start_conservative(opioid_short_course=True)
+    assert case.variances() == (["opioid_without_severe_pain"] if variance else [])
+
+
+def test_no_opioid_with_mild_pain_is_no_variance(case: CaseDriver) -> None:
+    case.screen_clear(leg_pain_nrs=2)
+    case.start_conservative(opioid_short_course=False)
+    assert case.variances() == []
+
+
+def test_a_plan_without_advice_to_stay_active_is_a_variance(case: CaseDriver) -> None:
+    """ "Remaining active is more effective than bed rest"."""
+    case.screen_clear()
+    case.start_conservative(activity_advice=False)
+    (variance,) = case.view.variances
+    assert variance.code == "activity_advice_not_given"
+    assert "remaining active" in variance.evidence["quote"]
+
+
+def test_a_plan_without_education_on_the_prognosis_is_a_variance(case: CaseDriver) -> None:
+    """ "Patient education about the favorable prognosis"."""
+    case.screen_clear()
+    case.start_conservative(education_given=False)
+    (variance,) = case.view.variances
+    assert variance.code == "education_not_given"
+    assert "favorable prognosis" in variance.evidence["quote"]
+
+
+@pytest.mark.parametrize(("day", "variance"), [(14, False), (15, True)])
+def test_disabling_pain_is_referred_within_2_weeks(
+    case: CaseDriver, day: int, variance: bool
+) -> None:
+    """ "Specialist referral should occur within 2 weeks if pain is disabling": completed on
+    day 14 of conservative care it is in time, on day 15 it is not."""
+    case.screen_clear(disabling_pain=True)
+    case.start_conservative(day=3)
+    case.complete("specialist_referral", referral_on(day + 3), day=day + 3, actor="coordinator:ana")
+    expected = ["referral_beyond_2_weeks_for_disabling_pain"] if variance else []
+    assert case.variances() == expected
+
+
+def test_a_late_referral_without_disabling_pain_is_no_2_week_variance(case: CaseDriver) -> None:
+    case.screen_clear(disabling_pain=False)
+    case.start_conservative()
+    case.complete("six_week_reassessment", NOT_IMPROVED_NOT_CANDIDATE, day=42)
+    case.complete("specialist_referral", referral_on(43), day=43, actor="coordinator:ana")
+    assert "referral_beyond_2_weeks_for_disabling_pain" not in case.variances()
+
+
+@pytest.mark.parametrize(("function_limited", "variance"), [(False, True), (True, False)])
+def test_discectomy_needs_symptoms_that_limit_function(
+    case: CaseDriver, function_limited: bool, variance: bool
+) -> None:
+    """Surgery is for "symptoms lasting greater than 6 weeks that significantly limit function"."""
+    _to_treatment_decision(case, compression=True, function_limited=function_limited)
+    case.complete("treatment_decision", {"procedure": "discectomy"})
+    assert case.variances() == (["surgery_without_indication"] if variance else [])
+
+
+@pytest.mark.parametrize(
+    ("procedure", "choice", "variance"),
+    [
+        ("esi_image_guided", "conservative", True),
+        ("discectomy", "conservative", True),
+        ("esi_image_guided", "esi", False),
+        ("continue_conservative", "conservative", False),
+    ],
+)
+def test_a_procedure_against_the_patients_choice_is_a_variance(
+    case: CaseDriver, procedure: str, choice: str, variance: bool
+) -> None:
+    """ESI "may be considered based on patient choice and clinical appropriateness"."""
+    _to_treatment_decision(case, compression=True, patient_choice=choice)
+    case.complete("treatment_decision", {"procedure": procedure})
+    assert case.variances() == (["procedure_against_patient_choice"] if variance else [])
 
 
 # -- steps that are not ready, data that is refused ------------------------------------------
