@@ -200,7 +200,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.clock = engine.SystemClock()
+    app.state.clock = engine.SystemClock(zone=settings.zone)
     app.state.verifier = TokenVerifier(settings)
     problems.install(app)
     app.include_router(router)

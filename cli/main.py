@@ -94,7 +94,7 @@ def _simulate(args: argparse.Namespace) -> int:
     for path in args.scenarios:
         try:
             scenario = engine.load_scenario(Path(path))
-            result = engine.run_scenario(scenario)
+            result = engine.run_scenario(scenario, zone=engine.get_settings().zone)
         except engine.ScenarioInvalid as exc:
             print(f"pathway simulate: {exc}", file=sys.stderr)
             return EXIT_USAGE

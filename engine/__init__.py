@@ -46,7 +46,7 @@ from .cases import (
     timeline,
     worklist,
 )
-from .clock import Clock, SimulatedClock, SystemClock
+from .clock import Clock, SimulatedClock, SystemClock, clinic_today, clinic_zone, zone_named
 from .definitions import DefinitionInfo, deploy, deploy_bundled, latest, original_files
 from .errors import (
     CaseClosed,
@@ -106,6 +106,9 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "Clock",
     "SimulatedClock",
     "SystemClock",
+    "clinic_today",
+    "clinic_zone",
+    "zone_named",
     # the text taken from people (API, CLI)
     "PATIENT_REF_MAX",
     "identifier_problem",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from calendar import monthrange
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 
 from lxml import etree
@@ -28,6 +28,8 @@ from SpiffWorkflow.bpmn.specs.mixins import BpmnSpecMixin
 from SpiffWorkflow.bpmn.util import PendingBpmnEvent
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
+
+from .clock import clinic_zone
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -114,15 +116,21 @@ def timer_expression(text: str) -> str:
     return repr(body) if is_iso_literal(body) else body
 
 
-def to_utc(value: Any) -> datetime:
-    """Read an ISO 8601 date or date-time (text or object); a naive value is taken as UTC."""
+def to_utc(value: Any, *, zone: tzinfo = UTC) -> datetime:
+    """Read an ISO 8601 date or date-time (text or object) as UTC. A date alone is 00:00 on
+    that date in ``zone`` (the clinic's: a date-anchored deadline falls due at its local
+    midnight); a naive date-time is taken as UTC."""
     if isinstance(value, datetime):
         when = value
+    elif isinstance(value, date):
+        when = datetime(value.year, value.month, value.day, tzinfo=zone)
     else:
         text = str(value).strip()
         if len(text) == 10:
-            text += "T00:00:00"
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            day = date.fromisoformat(text)
+            when = datetime(day.year, day.month, day.day, tzinfo=zone)
+        else:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.astimezone(UTC)
@@ -170,7 +178,8 @@ class ClockedTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
             value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-            event_value = DISARMED if value is None else to_utc(value).isoformat()
+            zone = clinic_zone(my_task.workflow.script_engine.clock)
+            event_value = DISARMED if value is None else to_utc(value, zone=zone).isoformat()
             my_task._set_internal_data(event_value=event_value)
         if event_value == DISARMED:
             return False

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.orm import Session
 
 from . import bundled
 from .cases import complete_task, deliver_message, get_case, start_case, timeline
-from .clock import SimulatedClock
+from .clock import SimulatedClock, clinic_zone, zone_named
 from .definitions import deploy
 from .errors import PathwayError, ScenarioInvalid
 from .scheduling import fire_due, next_due
@@ -53,8 +61,18 @@ class Scenario(BaseModel):
 
     pathway: str
     start: AwareDatetime
+    timezone: str | None = Field(
+        default=None, description="The clinic's IANA time zone (default: the service's)."
+    )
     steps: list[ScenarioStep]
     until_day: float | None = Field(default=None, ge=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone_named(value)
+        return value
 
 
 @dataclass
@@ -116,7 +134,7 @@ def _fire_until(session_of: Any, *, clock: SimulatedClock, until: datetime) -> N
             return
         clock.set(max(due, clock.now()))
         with session_of.begin() as session:
-            fire_due(session, now=clock.now())
+            fire_due(session, now=clock.now(), zone=clinic_zone(clock))
 
 
 def _day(at: datetime, start: datetime) -> float:
@@ -164,15 +182,22 @@ def _timeline(session: Session, case_id: str, *, start: datetime) -> list[dict[s
 
 
 def run_scenario(
-    scenario: Scenario, *, pathways_dir: Traversable | None = None, actor: str = "simulator"
+    scenario: Scenario,
+    *,
+    pathways_dir: Traversable | None = None,
+    actor: str = "simulator",
+    zone: tzinfo = UTC,
 ) -> ScenarioResult:
-    """Run a scenario on a fresh in-memory database; raise ScenarioInvalid on a bad step."""
+    """Run a scenario on a fresh in-memory database; raise ScenarioInvalid on a bad step.
+    The clinic's time zone is the scenario's own, else ``zone``."""
+    if scenario.timezone is not None:
+        zone = zone_named(scenario.timezone)
     files = _bundle_for(scenario.pathway, pathways_dir or bundled.directory())
     engine = make_engine("sqlite://")
     metadata.create_all(engine)
     sessions = session_factory(engine)
     start = scenario.start
-    clock = SimulatedClock(start)
+    clock = SimulatedClock(start, zone=zone)
     try:
         with sessions.begin() as session:
             try:

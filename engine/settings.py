@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from .clock import zone_named
 
 
 class EngineSettings(BaseSettings):
@@ -30,6 +33,22 @@ class EngineSettings(BaseSettings):
     """SQLAlchemy URL; empty means the SQLite file ``<data_dir>/pathway.db``."""
 
     log_level: str = "INFO"
+
+    timezone: str = "UTC"
+    """The clinic's IANA time zone: clinical dates (a form's "not in the future", today(),
+    symptom onset + 3 months) are read in it, and a date-anchored deadline falls due at
+    00:00 local time on its date."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone_named(value)  # ValueError naming what an IANA zone looks like
+        return value
+
+    @property
+    def zone(self) -> tzinfo:
+        """The clinic's time zone."""
+        return zone_named(self.timezone)
 
     @field_validator("database_url")
     @classmethod

@@ -67,7 +67,11 @@ def sweep(
     while True:
         with sessions.begin() as session:
             report = engine.fire_due(
-                session, now=clock.now(), limit=settings.sweep_batch, skip=failed
+                session,
+                now=clock.now(),
+                limit=settings.sweep_batch,
+                skip=failed,
+                zone=engine.clinic_zone(clock),
             )
         fired += len(report.cases)
         failed.update(case_id for case_id, _ in report.failed)

@@ -19,7 +19,10 @@ from . import scheduler
 from .app import app
 from .settings import get_settings
 
-clock = engine.SystemClock()
+
+@lru_cache
+def _clock() -> engine.SystemClock:
+    return engine.SystemClock(zone=get_settings().zone)
 
 
 @lru_cache
@@ -44,7 +47,7 @@ def publish(reminder_ids: Sequence[int]) -> None:
 def sweep() -> dict[str, int]:
     """Sweep once: reap stuck reminders, fire due timers, publish the reminders raised."""
     report = scheduler.sweep(
-        sessions=sessions(), settings=get_settings(), clock=clock, publish=publish
+        sessions=sessions(), settings=get_settings(), clock=_clock(), publish=publish
     )
     return asdict(report)
 
@@ -52,4 +55,4 @@ def sweep() -> dict[str, int]:
 @app.task(name="pathway.send_reminder", ignore_result=True)
 def send_reminder(reminder_id: int) -> str:
     """Claim one reminder, deliver it on its roles' channels, and record the outcome."""
-    return scheduler.send(reminder_id, sessions=sessions(), settings=get_settings(), clock=clock)
+    return scheduler.send(reminder_id, sessions=sessions(), settings=get_settings(), clock=_clock())

@@ -16,7 +16,7 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from ..clock import Clock
+from ..clock import Clock, clinic_today
 from ..definitions import Pathway
 from ..errors import (
     DeadlineNotFound,
@@ -355,7 +355,7 @@ class CaseRun(TaskTree):
             )
 
     def _today(self) -> date:
-        return self.clock.now().date()
+        return clinic_today(self.clock)
 
 
 def _reason(exc: Exception) -> str:

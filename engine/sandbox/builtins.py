@@ -12,6 +12,7 @@ import calendar
 import datetime as dt
 from typing import Any
 
+from ..clock import clinic_today
 from .guards import GuardError, charge, charged, current_run, fmtval
 
 _MAX_RANGE = 10_000
@@ -89,7 +90,8 @@ def _clock_now() -> dt.datetime:
 
 
 def _today() -> str:
-    return _clock_now().date().isoformat()
+    # The clinic's date, in its time zone: a date entered today is not in the future there.
+    return clinic_today(current_run.clock).isoformat()
 
 
 def _now() -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -68,12 +68,18 @@ def next_due(session: Session) -> datetime | None:
 
 
 def fire_due(
-    session: Session, *, now: datetime, limit: int | None = None, skip: Collection[str] = ()
+    session: Session,
+    *,
+    now: datetime,
+    limit: int | None = None,
+    skip: Collection[str] = (),
+    zone: tzinfo = UTC,
 ) -> FireReport:
     """Advance the cases that have a timer due at ``now`` (at most ``limit`` of them, leaving
-    out ``skip``); one failing case spares the rest."""
+    out ``skip``); one failing case spares the rest. ``zone`` is the clinic's time zone, for
+    the dates a case reads and the date-anchored timers it reaches."""
     report = FireReport()
-    clock = SimulatedClock(now)
+    clock = SimulatedClock(now, zone=zone)
     for case_id in lock_due_cases(session, now=now, limit=limit, skip=skip):
         savepoint = session.begin_nested()
         try:

@@ -228,3 +228,56 @@ def test_the_simulation_shows_the_values_entered_and_the_red_flag_decision() -> 
         "(rule rule_cauda_equina)" in human
     ), human
     assert "completed    red_flag_screen  urinary_retention_or_incontinence=" in human
+
+
+@pytest.mark.parametrize(("timezone", "accepted"), [("Australia/Sydney", True), (None, False)])
+def test_a_scenario_reads_its_dates_in_its_clinics_time_zone(
+    tmp_path: Path, timezone: str | None, accepted: bool
+) -> None:
+    """08:00 in Sydney on 2 December is 1 December in UTC: the clinic's "today" decides."""
+    scenario: dict[str, object] = {
+        "pathway": "lumbar_radiculopathy",
+        "start": "2026-12-02T08:00:00+11:00",
+        "steps": [
+            {
+                "day": 0,
+                "complete": "intake",
+                "data": {
+                    "patient_ref": "P-TZ-1",
+                    "side": "left",
+                    "symptom_onset": "2026-12-02",
+                    "leg_pain_nrs": 5,
+                    "disabling_pain": False,
+                    "age": 40,
+                },
+            }
+        ],
+    }
+    if timezone:
+        scenario["timezone"] = timezone
+    path = tmp_path / "sydney.json"
+    path.write_text(json.dumps(scenario))
+    result = pathway("simulate", str(path))
+    if accepted:
+        assert result.returncode == 0, result.stderr
+        assert "completed    intake" in result.stdout
+    else:
+        assert result.returncode == 2
+        assert "must not be in the future (today is 2026-12-01)" in result.stderr
+
+
+def test_a_scenario_with_an_unknown_time_zone_is_explained(tmp_path: Path) -> None:
+    path = tmp_path / "mars.json"
+    path.write_text(
+        json.dumps(
+            {
+                "pathway": "lumbar_radiculopathy",
+                "start": "2026-01-05T09:00:00Z",
+                "timezone": "Mars/Base",
+                "steps": [],
+            }
+        )
+    )
+    result = pathway("simulate", str(path))
+    assert result.returncode == 2
+    assert "timezone" in result.stderr and "IANA" in result.stderr, result.stderr

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import pytest
@@ -40,10 +40,10 @@ def intake(**overrides: Any) -> dict[str, Any]:
 class CaseDriver:
     """One case on a simulated clock, with the actions a care team takes."""
 
-    def __init__(self, db: Database, start: datetime = START) -> None:
+    def __init__(self, db: Database, start: datetime = START, *, zone: tzinfo = UTC) -> None:
         self.db = db
         self.start = start
-        self.clock = engine.SimulatedClock(start)
+        self.clock = engine.SimulatedClock(start, zone=zone)
         with db.sessions.begin() as session:
             engine.deploy_bundled(session, now=start)
             self.id = engine.start_case(
@@ -65,7 +65,7 @@ class CaseDriver:
                 break
             self.clock.set(max(due, self.clock.now()))
             with self.db.sessions.begin() as session:
-                report = engine.fire_due(session, now=self.clock.now())
+                report = engine.fire_due(session, now=self.clock.now(), zone=self.clock.zone)
             assert not report.failed, report.failed
             self.check_round_trip()
         self.clock.set(until)

@@ -4,10 +4,12 @@ PostgreSQL. Each step is followed by a save-and-reload check (see CaseDriver).""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 import engine
+from tests.conftest import Database
 from tests.data import NO_RED_FLAGS
 from tests.pathway.conftest import START, CaseDriver, intake
 
@@ -561,3 +563,34 @@ def test_cancelled_case_stops_its_timers(case: CaseDriver, db: object) -> None:
     assert case.reminders() == {}
     with pytest.raises(engine.CaseClosed):
         case.complete("specialist_referral", referral_on(60))
+
+
+# -- clinic time --------------------------------------------------------------------------
+
+SYDNEY = ZoneInfo("Australia/Sydney")
+# 08:00 on 2 December 2026 in Sydney (UTC+11) is still 1 December in UTC.
+SYDNEY_MORNING = datetime(2026, 12, 2, 8, 0, tzinfo=SYDNEY)
+
+
+def test_todays_date_at_8_in_sydney_is_not_in_the_future(db: Database) -> None:
+    """A Sydney clinic entering today's date before 11:00 local time is not told that it is in
+    the future: clinical dates are read in the clinic's zone."""
+    case = CaseDriver(db, SYDNEY_MORNING, zone=SYDNEY)
+    view = case.complete("intake", intake(symptom_onset="2026-12-02"), actor="coordinator:ana")
+    assert "red_flag_screen" in [t.id for t in view.ready_tasks]
+
+
+def test_the_same_date_read_in_utc_is_in_the_future(db: Database) -> None:
+    case = CaseDriver(db, SYDNEY_MORNING)  # a clinic on UTC: it is 1 December there
+    with pytest.raises(engine.InvalidTaskData, match="future"):
+        case.complete("intake", intake(symptom_onset="2026-12-02"), actor="coordinator:ana")
+
+
+def test_a_date_anchored_deadline_falls_due_at_local_midnight(db: Database) -> None:
+    """The 3-month limit is a clinical date: 00:00 in Sydney on onset + 3 months."""
+    case = CaseDriver(db, SYDNEY_MORNING, zone=SYDNEY)
+    case.screen_clear(symptom_onset="2026-11-20")
+    case.start_conservative()
+    due = case.deadlines()["referral_escalation_3_months"]
+    assert due == datetime(2027, 2, 20, 0, 0, tzinfo=SYDNEY)
+    assert due.astimezone(UTC) == datetime(2027, 2, 19, 13, 0, tzinfo=UTC)
