@@ -355,6 +355,7 @@ def reschedule(
         reason=body.reason,
         clock=clock,
         actor=caller.sub,
+        roles=caller.roles,
         expected_version=expected_version,
     )
     return _case_response(view)

@@ -49,6 +49,37 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class DeadlineLimits:
+    """How far a person may move the deadline a timer keeps, as the diagram says on the timer
+    (``pathway.deadline.*``): the guideline's own limits, not the engine's."""
+
+    latest: str | None = None
+    """``pathway.deadline.latest``: an expression for the latest it may move to (a date is
+    00:00 in the clinic's zone), with ``.rule`` saying why."""
+    latest_rule: str | None = None
+    later: bool = True
+    """False when ``pathway.deadline.later`` is ``never``: it may only come earlier."""
+    earliest: str | None = None
+    """``pathway.deadline.earliest``: moving it earlier than this is a departure from the
+    guideline: it needs ``.earlier.role``, and records ``.earlier.variance`` (``.earlier.rule``)."""
+    earlier_role: str | None = None
+    earlier_variance: str | None = None
+    earlier_rule: str | None = None
+
+
+def _limits(props: dict[str, str]) -> DeadlineLimits:
+    return DeadlineLimits(
+        latest=props.get("pathway.deadline.latest") or None,
+        latest_rule=props.get("pathway.deadline.latest.rule") or None,
+        later=props.get("pathway.deadline.later", "").strip().lower() != "never",
+        earliest=props.get("pathway.deadline.earliest") or None,
+        earlier_role=props.get("pathway.deadline.earlier.role") or None,
+        earlier_variance=props.get("pathway.deadline.earlier.variance") or None,
+        earlier_rule=props.get("pathway.deadline.earlier.rule") or None,
+    )
+
+
+@dataclass(frozen=True)
 class ReminderRule:
     """A reminder the pathway raises when the flow reaches a step."""
 
@@ -81,6 +112,7 @@ class Step:
     form: Form | None = None
     reminder: ReminderRule | None = None
     deadline: str | None = None
+    limits: DeadlineLimits = field(default_factory=DeadlineLimits)
     variances: tuple[VarianceRule, ...] = ()
     message: str | None = None
     message_form: str | None = None
@@ -289,6 +321,7 @@ def read_steps(root: etree._Element, *, file: str) -> tuple[dict[str, Step], lis
                 form=_form(node, file=file, problems=problems),
                 reminder=reminder,
                 deadline=props.get("pathway.deadline"),
+                limits=_limits(props),
                 variances=variances,
                 message=_message_name(node, root),
                 message_form=props.get("pathway.form"),

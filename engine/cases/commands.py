@@ -311,8 +311,10 @@ def reschedule_deadline(
     clock: Clock,
     actor: str | None,
     expected_version: int | None = None,
+    roles: frozenset[str] | None = None,
 ) -> CaseView:
-    """Move a waiting deadline's timer to a new due time, with the reason in the audit log."""
+    """Move a waiting deadline's timer to a new due time, with the reason in the audit log,
+    within the limits the diagram sets (some moves need a role of it: ``roles``)."""
     reason = _required_reason(reason, "reschedule")
     if due_at.tzinfo is None:
         raise InvalidTaskData("reschedule", [FieldError("due_at", "must include a timezone")])
@@ -324,6 +326,7 @@ def reschedule_deadline(
         clock=clock,
         actor=actor,
         expected_version=expected_version,
+        roles=roles,
         action=lambda run: run.reschedule(kind, due_at, reason),
         done=f"deadline {kind} rescheduled",
     )

@@ -8,7 +8,7 @@ and notes in its journal the audit events, reminders, variances and the end it s
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
@@ -16,8 +16,9 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from ..clock import Clock, clinic_today
+from ..clock import Clock, clinic_today, clinic_zone
 from ..definitions import Pathway
+from ..diagrams import to_utc
 from ..errors import (
     DeadlineNotFound,
     ExecutionFailed,
@@ -204,7 +205,18 @@ class CaseRun(TaskTree):
             raise NotPermitted(what, sorted(allowed))
 
     def reschedule(self, kind: str, due_at: datetime, reason: str) -> None:
-        """Move the waiting timer(s) of a deadline to a new due time, with the reason."""
+        """Move the waiting timer(s) of a deadline to a new due time, with the reason, within
+        the limits the diagram sets on the timer (``pathway.deadline.*``)."""
+        now = self.clock.now()
+        if due_at < now - NOW_TOLERANCE:
+            raise InvalidTaskData(
+                "reschedule",
+                [
+                    FieldError(
+                        "due_at", f"must not be in the past (it is {_local(now, self.clock)} now)"
+                    )
+                ],
+            )
         moved = []
         for task in self.workflow.get_tasks(state=TaskState.WAITING):
             if timer_definition(task.task_spec) is None:
@@ -212,6 +224,7 @@ class CaseRun(TaskTree):
             step = self.pathway.step(timer_step(task.task_spec, self.pathway))
             if step is None or kind not in (step.deadline, step.id):
                 continue
+            self._within_limits(step, task, kind=kind, due_at=due_at)
             value = task.internal_data.get("event_value")
             if isinstance(value, dict):
                 previous = value.get("next")
@@ -235,6 +248,57 @@ class CaseRun(TaskTree):
                 reason=reason,
             )
         self.run_engine()
+
+    def _limit(self, step: Step, task: Any, expression: str) -> datetime:
+        try:
+            value = expressions.evaluate(expression, names=task.data, clock=self.clock)
+        except expressions.ExpressionFailed as exc:
+            raise ExecutionFailed(self.case_id, step.id, f"deadline limit: {exc.reason}") from None
+        return to_utc(value, zone=clinic_zone(self.clock))
+
+    def _within_limits(self, step: Step, task: Any, *, kind: str, due_at: datetime) -> None:
+        """Refuse a move past the guideline's limits; record a move earlier than its earliest
+        as the variance the diagram names, by the role it names."""
+        limits = step.limits
+        quote = f' The guideline: "{step.evidence.quote}"' if step.evidence.quote else ""
+        if limits.latest:
+            latest = self._limit(step, task, limits.latest)
+            if due_at > latest:
+                why = f" {limits.latest_rule}" if limits.latest_rule else ""
+                raise InvalidTaskData(
+                    "reschedule",
+                    [
+                        FieldError(
+                            "due_at",
+                            f"must not be later than {_local(latest, self.clock)} for {kind}."
+                            f"{why}{quote}",
+                        )
+                    ],
+                )
+        current = due_of(task)
+        if not limits.later and current is not None and due_at > current:
+            raise InvalidTaskData(
+                "reschedule",
+                [
+                    FieldError(
+                        "due_at",
+                        f"{kind} may be brought forward, never moved later than it is "
+                        f"({_local(current, self.clock)}).{quote}",
+                    )
+                ],
+            )
+        if limits.earliest and due_at < self._limit(step, task, limits.earliest):
+            if limits.earlier_role:
+                self._check_permitted_roles(limits.earlier_role, f"{kind} earlier")
+            if limits.earlier_variance:
+                self.journal.variance(step, code=limits.earlier_variance, rule=limits.earlier_rule)
+
+    def _check_permitted_roles(self, role: str, what: str) -> None:
+        if self.roles is None or Role.ADMIN in self.roles:
+            return
+        allowed = {r.strip() for r in role.split(",") if r.strip()}
+        if not allowed & self.roles:
+            raise NotPermitted(what, sorted(allowed))
 
     def fire_due_timers(self) -> None:
         """Run the engine so that every timer due on the clock fires."""
@@ -356,6 +420,16 @@ class CaseRun(TaskTree):
 
     def _today(self) -> date:
         return clinic_today(self.clock)
+
+
+NOW_TOLERANCE = timedelta(minutes=1)
+"""A due time this far in the past still means "now" (a clock a little behind, the time a
+request takes); further back it is refused."""
+
+
+def _local(when: datetime, clock: Clock) -> str:
+    """A time as the clinic reads it."""
+    return when.astimezone(clinic_zone(clock)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _reason(exc: Exception) -> str:

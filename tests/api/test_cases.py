@@ -11,6 +11,7 @@ The helpers at the top are shared with test_access.py and test_worklist.py.
 
 from __future__ import annotations
 
+import calendar
 import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -127,9 +128,13 @@ def in_conservative_care(admin: httpx.Client, ref: str, data: dict[str, Any]) ->
     return complete(admin, case, "conservative_plan", GOOD_PLAN)
 
 
+SHORTENED = "conservative_care_shortened"
+
+
 def bring_reassessment_forward(client: httpx.Client, case: dict[str, Any]) -> dict[str, Any]:
     """Move the 6-week reassessment deadline to now, as a clinician who sees the patient early
-    would; the engine fires the due timer and the reassessment becomes ready."""
+    would; the engine fires the due timer and the reassessment becomes ready. Conservative
+    care was shortened: a variance, recorded with the clinician's reason."""
     now = datetime.now(UTC) - timedelta(seconds=1)
     response = client.post(
         f"/cases/{case['id']}/deadlines/reassessment_due_6_weeks/reschedule",
@@ -138,7 +143,13 @@ def bring_reassessment_forward(client: httpx.Client, case: dict[str, Any]) -> di
     assert response.status_code == 200, response.text[:600]
     result: dict[str, Any] = response.json()
     assert "six_week_reassessment" in ready(result), result["ready_tasks"]
+    assert [(v["code"], v["step"]) for v in result["variances"]] == [(SHORTENED, "six_week_timer")]
     return result
+
+
+def pitfalls(case: dict[str, Any]) -> list[dict[str, Any]]:
+    """The case's variances but the shortened conservative care the tests cause to get on."""
+    return [v for v in case["variances"] if v["code"] != SHORTENED]
 
 
 def count_cases(client: httpx.Client, **filters: Any) -> int:
@@ -1011,7 +1022,7 @@ def test_disabling_pain_is_referred_within_two_weeks_then_referred_at_reassessme
             },
         )
         assert (case["status"], case["end"]) == ("ended", "referred")
-        assert case["variances"] == []
+        assert pitfalls(case) == []
         events = timeline(ana, case["id"])
         referrals = [
             e
@@ -1055,7 +1066,7 @@ def test_not_improved_procedure_candidate_is_imaged_referred_and_decided(api: Se
         case = complete(lee, case, "treatment_decision", {"procedure": "esi_image_guided"})
         assert (case["status"], case["end"]) == ("ended", "referred")
         # ESI without imaging that shows correlating compression is a recorded variance.
-        [variance] = case["variances"]
+        [variance] = pitfalls(case)
         assert variance["code"] == "invasive_without_imaging_correlation"
         assert variance["step"] == "treatment_decision"
         assert variance["rule"] and variance["evidence"]["source"]
@@ -1083,7 +1094,7 @@ def test_improved_at_reassessment_is_discharged_resolved(api: Server) -> None:
         assert list(ready(case)) == ["self_care_discharge"]
         case = complete(lee, case, "self_care_discharge", {"self_care_advice_given": True})
         assert (case["status"], case["end"]) == ("ended", "resolved")
-        assert case["deadlines"] == [] and case["variances"] == []
+        assert case["deadlines"] == [] and pitfalls(case) == []
 
 
 def test_past_the_three_month_limit_the_referral_is_escalated_and_overdue(api: Server) -> None:
@@ -1184,3 +1195,93 @@ def test_a_plan_without_activity_advice_or_education_records_both_variances(api:
     assert set(quotes) == {"activity_advice_not_given", "education_not_given"}
     assert "remaining active" in quotes["activity_advice_not_given"]
     assert "favorable prognosis" in quotes["education_not_given"]
+
+
+# -- the guideline's limits on moving deadlines -----------------------------------------------
+
+
+def _reschedule(
+    client: httpx.Client, case: dict[str, Any], kind: str, due: datetime
+) -> httpx.Response:
+    return client.post(
+        f"/cases/{case['id']}/deadlines/{kind}/reschedule",
+        json={"due_at": due.isoformat(), "reason": "clinic asked"},
+    )
+
+
+def test_no_deadline_may_be_moved_into_the_past(api: Server) -> None:
+    with api.client("root", "admin") as root:
+        case = in_conservative_care(root, "MRN-L-001", recent_intake(disabling_pain=True))
+        yesterday = datetime.now(UTC) - timedelta(days=1)
+        for kind in ("referral_due_2_weeks", "reassessment_due_6_weeks"):
+            body = problem(_reschedule(root, case, kind, yesterday), 422)
+            assert body["errors"][0]["field"] == "due_at"
+            assert "must not be in the past" in body["errors"][0]["message"]
+        after = get_case(root, case["id"])
+    assert after["version"] == case["version"] and after["reminders"] == []
+    assert deadlines(after) == deadlines(case)
+
+
+def test_the_3_month_limit_may_come_earlier_but_never_past_onset_plus_3_months(
+    api: Server,
+) -> None:
+    """ "Do not delay specialist referral beyond 3 months for persistent radicular pain"."""
+    onset = date.today() - timedelta(days=10)
+    year, month = divmod(onset.month - 1 + 3, 12)
+    year, month = onset.year + year, month + 1
+    last = calendar.monthrange(year, month)[1]
+    limit = datetime(year, month, min(onset.day, last), tzinfo=UTC)
+    with api.client("ana", "coordinator") as ana, api.client("root", "admin") as root:
+        case = in_conservative_care(root, "MRN-L-002", recent_intake(symptom_onset=str(onset)))
+        kind = "referral_escalation_3_months"
+        assert utc(deadlines(case)[kind]["due_at"]) == limit
+        for later in (limit + timedelta(days=1), limit + timedelta(days=240)):
+            body = problem(_reschedule(ana, case, kind, later), 422)
+            message = body["errors"][0]["message"]
+            assert f"must not be later than {limit:%Y-%m-%d} 00:00 UTC" in message, message
+            assert "Do not delay specialist referral beyond 3 months" in message
+        assert get_case(ana, case["id"])["version"] == case["version"]
+        earlier = limit - timedelta(days=30)
+        moved = _reschedule(ana, case, kind, earlier)
+    assert moved.status_code == 200, moved.text
+    assert utc(deadlines(moved.json())[kind]["due_at"]) == earlier
+
+
+def test_an_urgent_deadline_may_come_earlier_but_never_later(api: Server) -> None:
+    with api.client("ana", "coordinator") as ana, api.client("lee", "clinician") as lee:
+        case = start(ana, "MRN-L-003", recent_intake())
+        case = complete(lee, case, "red_flag_screen", {**NO_RED_FLAGS, "fever": True})
+        due = utc(deadlines(case)["urgent_action_overdue"]["due_at"])
+        body = problem(
+            _reschedule(ana, case, "urgent_action_overdue", due + timedelta(hours=1)), 422
+        )
+        assert "never moved later" in body["errors"][0]["message"]
+        moved = _reschedule(ana, case, "urgent_action_overdue", due - timedelta(hours=12))
+    assert moved.status_code == 200, moved.text
+    assert utc(deadlines(moved.json())["urgent_action_overdue"]["due_at"]) == due - timedelta(
+        hours=12
+    )
+
+
+def test_bringing_the_reassessment_forward_needs_a_clinician_and_is_a_variance(
+    api: Server,
+) -> None:
+    """Conservative care lasts at least 6 weeks: ending it sooner is a clinician's call, with
+    a reason, and a recorded departure from the guideline."""
+    soon = datetime.now(UTC) + timedelta(days=20)
+    with (
+        api.client("ana", "coordinator") as ana,
+        api.client("lee", "clinician") as lee,
+        api.client("root", "admin") as root,
+    ):
+        case = in_conservative_care(root, "MRN-L-004", recent_intake())
+        refused = _reschedule(ana, case, "reassessment_due_6_weeks", soon)
+        assert problem(refused, 403)["detail"]
+        later = _reschedule(ana, case, "reassessment_due_6_weeks", soon + timedelta(days=40))
+        assert later.status_code == 200, later.text  # later is anyone's to agree
+        assert later.json()["variances"] == []
+        moved = _reschedule(lee, later.json(), "reassessment_due_6_weeks", soon)
+    assert moved.status_code == 200, moved.text
+    (variance,) = moved.json()["variances"]
+    assert (variance["code"], variance["step"]) == (SHORTENED, "six_week_timer")
+    assert "at least 6 weeks" in variance["rule"]
