@@ -10,6 +10,7 @@ NO_RED_FLAGS: dict[str, bool] = dict.fromkeys(
         "progressive_motor_deficit",
         "history_of_cancer",
         "unexplained_weight_loss",
+        "new_onset_pain",
         "fever",
         "iv_drug_use",
         "immunosuppression",

@@ -177,3 +177,15 @@ def test_notes_are_for_the_care_team_on_cases_that_exist(api: Server) -> None:
         missing = ana.post("/cases/00000000-0000-0000-0000-000000000000/notes", json={"text": "x"})
         assert missing.status_code == 404
     assert httpx.post(f"{api.url}/cases/{case['id']}/notes", json={"text": "x"}).status_code == 401
+
+
+def test_new_onset_pain_after_50_is_the_malignancy_flag_over_http(api: Server) -> None:
+    """Age 51, a first episode that began 10 weeks ago: malignancy, whatever the onset date."""
+    with api.client("ana", "coordinator") as ana, api.client("lee", "clinician") as lee:
+        case = start(ana, "SYN-ONSET-1", recent_intake(age=51, symptom_onset=days_ago(70)))
+        case = complete(lee, case, "red_flag_screen", {**NO_RED_FLAGS, "new_onset_pain": True})
+        recurrence = start(ana, "SYN-ONSET-2", recent_intake(age=60))
+        recurrence = complete(lee, recurrence, "red_flag_screen", NO_RED_FLAGS)
+    assert case["decisions"][0]["outputs"] == {"red_flag": "malignancy", "urgency": "urgent"}
+    assert {t["id"] for t in case["ready_tasks"]} == {"urgent_mri", "urgent_specialist_referral"}
+    assert recurrence["decisions"][0]["outputs"]["red_flag"] == "none"

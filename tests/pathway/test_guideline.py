@@ -85,18 +85,28 @@ def test_first_matching_red_flag_category_wins(case: CaseDriver) -> None:
     assert case.data()["red_flag"] == "progressive_deficit"
 
 
-def test_new_onset_pain_after_50_counts_as_malignancy(case: CaseDriver) -> None:
-    case.complete("intake", intake(age=63, symptom_onset="2025-12-20"))
-    case.complete("red_flag_screen", NO_RED_FLAGS)
-    assert case.data()["red_flag"] == "malignancy"
+def test_new_onset_pain_after_50_is_malignancy_whenever_it_began(case: CaseDriver) -> None:
+    """ "Age >50 with new onset pain": a first episode at 51, begun 10 weeks ago, is the
+    malignancy red flag (the onset date does not make it less new)."""
+    case.complete("intake", intake(age=51, symptom_onset="2025-10-27"))
+    case.complete("red_flag_screen", {**NO_RED_FLAGS, "new_onset_pain": True})
+    assert (case.data()["red_flag"], case.data()["urgency"]) == ("malignancy", "urgent")
     assert "urgent_mri" in case.ready
+    (decision,) = case.view.decisions
+    assert decision.rule == "rule_malignancy"
 
 
-def test_pain_after_50_that_began_6_weeks_ago_is_not_a_red_flag(case: CaseDriver) -> None:
-    case.complete("intake", intake(age=63, symptom_onset="2025-11-20"))
-    case.complete("red_flag_screen", NO_RED_FLAGS)
+def test_a_recurrence_of_known_back_pain_after_50_is_not_a_red_flag(case: CaseDriver) -> None:
+    case.complete("intake", intake(age=60, symptom_onset="2025-12-29"))
+    case.complete("red_flag_screen", {**NO_RED_FLAGS, "new_onset_pain": False})
     assert case.data()["red_flag"] == "none"
     assert case.ready == ["conservative_plan"]
+
+
+def test_new_onset_pain_at_50_is_not_yet_the_malignancy_flag(case: CaseDriver) -> None:
+    case.complete("intake", intake(age=50))
+    case.complete("red_flag_screen", {**NO_RED_FLAGS, "new_onset_pain": True})
+    assert case.data()["red_flag"] == "none"
 
 
 def test_urgent_reminder_is_not_sent_when_both_actions_are_done_in_time(case: CaseDriver) -> None:
