@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 import anyio
 import anyio.to_thread
@@ -23,11 +24,12 @@ from sqlalchemy.orm import Session
 
 import engine
 
-from .auth import Principal, care_team
+from .auth import Forbidden, Principal, care_team
 from .problems import PROBLEM, BadPrecondition, PreconditionRequired
 from .schemas import (
     CaseOut,
     CasePageOut,
+    ClaimOut,
     EventOut,
     Health,
     Identifier,
@@ -39,7 +41,7 @@ from .schemas import (
     ReminderPageOut,
     Reschedule,
     TaskData,
-    WorkItemOut,
+    WorkPageOut,
 )
 
 _ERRORS = {
@@ -237,17 +239,22 @@ def list_cases(
     clock: Clock,
     status: engine.CaseStatus | None = None,
     patient_ref: Annotated[PatientRef | None, Query(max_length=engine.PATIENT_REF_MAX)] = None,
+    patient_ref_prefix: Annotated[
+        PatientRef | None, Query(max_length=engine.PATIENT_REF_MAX)
+    ] = None,
     overdue: bool | None = None,
     escalated: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> CasePageOut:
-    """Find cases by status, patient reference, overdue steps and escalation."""
+    """Find cases by status, patient reference (or its beginning), overdue steps and
+    escalation."""
     page = engine.list_cases(
         session,
         now=clock.now(),
         status=status,
         patient_ref=patient_ref,
+        patient_ref_prefix=patient_ref_prefix,
         overdue=overdue,
         escalated=escalated,
         limit=limit,
@@ -422,19 +429,78 @@ def reminders(
     )
 
 
-@router.get("/worklist", response_model=list[WorkItemOut], tags=["worklist"], responses=_errors())
+@router.get("/worklist", response_model=WorkPageOut, tags=["worklist"], responses=_errors())
 def worklist(
     caller: Caller,
     session: Transaction,
     clock: Clock,
+    role: engine.Role | None = None,
+    overdue: bool | None = None,
+    escalated: bool | None = None,
+    pathway: Annotated[Identifier | None, Query(max_length=200)] = None,
+    claimed: Literal["any", "mine", "unclaimed"] = "any",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[WorkItemOut]:
-    """Ready steps the caller's roles may do, most urgent first: red-flag branches, then
-    overdue, then the earliest deadline."""
-    items = engine.worklist(
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> WorkPageOut:
+    """Ready steps the caller's roles may do (or one of them: ``role``), most urgent first:
+    red-flag branches, then overdue, then the earliest deadline; with who holds each, and
+    filters for overdue, escalated, pathway and claims (``mine``, ``unclaimed``, ``any``)."""
+    if engine.Role.ADMIN in caller.roles:
+        roles = None if role is None else frozenset({role})
+    elif role is None:
+        roles = caller.roles & engine.CARE_ROLES
+    elif role in caller.roles:
+        roles = frozenset({role})
+    else:
+        raise Forbidden(
+            f"you do not hold the role {role}: your roles are {', '.join(sorted(caller.roles))}"
+        )
+    page = engine.worklist(
         session,
         now=clock.now(),
-        roles=None if engine.Role.ADMIN in caller.roles else caller.roles & engine.CARE_ROLES,
+        roles=roles,
         limit=limit,
+        offset=offset,
+        overdue=overdue,
+        escalated=escalated,
+        pathway=pathway,
+        claimed=claimed,
+        actor=caller.sub,
     )
-    return [WorkItemOut.model_validate(item) for item in items]
+    return WorkPageOut.model_validate(page)
+
+
+def _claim_answer(case_id: str, task: str, held: tuple[str | None, datetime | None]) -> ClaimOut:
+    return ClaimOut(case_id=case_id, task=task, claimed_by=held[0], claimed_at=held[1])
+
+
+@router.post(
+    "/cases/{case_id}/tasks/{task_id}/claim",
+    response_model=ClaimOut,
+    tags=["worklist"],
+    responses=_errors(404, 409),
+)
+def claim(
+    case_id: CaseId, task_id: StepId, caller: Caller, session: Transaction, clock: Clock
+) -> ClaimOut:
+    """Say you are working a ready step (a signpost, not a lock; in the timeline)."""
+    held = engine.claim_task(
+        session, case_id=case_id, step=task_id, actor=caller.sub, roles=caller.roles, clock=clock
+    )
+    return _claim_answer(case_id, task_id, held)
+
+
+@router.post(
+    "/cases/{case_id}/tasks/{task_id}/unclaim",
+    response_model=ClaimOut,
+    tags=["worklist"],
+    responses=_errors(404, 409),
+)
+def unclaim(
+    case_id: CaseId, task_id: StepId, caller: Caller, session: Transaction, clock: Clock
+) -> ClaimOut:
+    """Release the claim on a ready step (in the timeline)."""
+    held = engine.unclaim_task(
+        session, case_id=case_id, step=task_id, actor=caller.sub, roles=caller.roles, clock=clock
+    )
+    return _claim_answer(case_id, task_id, held)

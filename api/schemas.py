@@ -266,6 +266,23 @@ class WorkItemOut(Record):
     due_at: datetime | None
     overdue: bool
     ready_at: datetime
+    escalated: bool = Field(description="The case is escalated (past the 3-month limit).")
+    claimed_by: str | None = Field(description="Who said they are working it (a signpost).")
+    claimed_at: datetime | None
+
+
+class WorkPageOut(Record):
+    items: list[WorkItemOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ClaimOut(BaseModel):
+    case_id: str
+    task: str
+    claimed_by: str | None = Field(description="Who holds the step now; null once released.")
+    claimed_at: datetime | None
 
 
 class Health(BaseModel):

@@ -34,8 +34,10 @@ from .cases import (
     ReminderView,
     VarianceView,
     WorkItem,
+    WorkPage,
     add_note,
     cancel_case,
+    claim_task,
     complete_task,
     deliver_message,
     get_case,
@@ -44,6 +46,7 @@ from .cases import (
     reschedule_deadline,
     start_case,
     timeline,
+    unclaim_task,
     worklist,
 )
 from .clock import Clock, SimulatedClock, SystemClock, clinic_today, clinic_zone, zone_named
@@ -141,6 +144,8 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "reschedule_deadline",
     "cancel_case",
     "add_note",
+    "claim_task",
+    "unclaim_task",
     "MAX_NOTE",
     # queries: what people read (API)
     "get_case",
@@ -158,6 +163,7 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "CasePage",
     "CaseSummary",
     "WorkItem",
+    "WorkPage",
     # scheduling: due timers and reminder delivery (workers)
     "fire_due",
     "lock_due_cases",

@@ -126,6 +126,8 @@ case_tasks = Table(
     Column("urgent", Boolean, nullable=False),
     Column("due_at", UTCDateTime, nullable=True),
     Column("ready_at", UTCDateTime, nullable=False),
+    Column("claimed_by", String(200), nullable=True),
+    Column("claimed_at", UTCDateTime, nullable=True),
     Index("ix_case_tasks_worklist", "urgent", "due_at"),
     UniqueConstraint("case_id", "task_id", name="uq_case_tasks_case_id_task_id"),
 )

@@ -35,6 +35,8 @@ class EventType(StrEnum):
     CASE_STARTED = "case_started"
     TASK_READY = "task_ready"
     TASK_COMPLETED = "task_completed"
+    TASK_CLAIMED = "task_claimed"
+    TASK_UNCLAIMED = "task_unclaimed"
     DECISION = "decision"
     TIMER_FIRED = "timer_fired"
     REMINDER = "reminder"

@@ -2,6 +2,7 @@
 written (``persistence``) and keyed requests replayed (``idempotency``), and what people read
 of cases (``views`` for one case, ``worklist`` across them)."""
 
+from .claims import claim_task, unclaim_task
 from .commands import (
     advance,
     cancel_case,
@@ -24,7 +25,7 @@ from .views import (
     get_case,
     timeline,
 )
-from .worklist import CasePage, CaseSummary, WorkItem, list_cases, worklist
+from .worklist import CasePage, CaseSummary, WorkItem, WorkPage, list_cases, worklist
 
 __all__ = [
     "MAX_NOTE",
@@ -38,10 +39,12 @@ __all__ = [
     "ReminderView",
     "VarianceView",
     "WorkItem",
+    "WorkPage",
     "add_note",
     "advance",
     "build_view",
     "cancel_case",
+    "claim_task",
     "complete_task",
     "deliver_message",
     "get_case",
@@ -50,5 +53,6 @@ __all__ = [
     "reschedule_deadline",
     "start_case",
     "timeline",
+    "unclaim_task",
     "worklist",
 ]

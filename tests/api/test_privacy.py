@@ -208,7 +208,7 @@ def run_a_case(api: Server) -> None:
         page = _ok(ana.get("/cases", params={"patient_ref": PATIENT_REF, "status": "active"}))
         assert page["total"] == 1
         _refused_without_echo(ana.get("/cases", params={"patient_ref": PATIENT_REF * 5}), 422)
-        assert case_id in {item["case_id"] for item in ana.get("/worklist").json()}
+        assert case_id in {item["case_id"] for item in ana.get("/worklist").json()["items"]}
         timeline = lee.get(f"/cases/{case_id}/timeline")
         assert timeline.status_code == 200, timeline.text
         completed = [e["step"] for e in timeline.json() if e["type"] == "task_completed"]

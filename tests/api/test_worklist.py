@@ -18,6 +18,7 @@ from tests.api.test_cases import (
     ready,
     recent_intake,
     start,
+    timeline,
     today,
     utc,
 )
@@ -27,8 +28,14 @@ from tests.data import NO_RED_FLAGS
 def worklist(client: httpx.Client, **params: Any) -> list[dict[str, Any]]:
     response = client.get("/worklist", params=params)
     assert response.status_code == 200, response.text[:600]
-    items: list[dict[str, Any]] = response.json()
+    page = response.json()
+    items: list[dict[str, Any]] = page["items"]
+    assert page["total"] >= len(items)
     return items
+
+
+def ready_ids(case: dict[str, Any]) -> list[str]:
+    return [t["id"] for t in case["ready_tasks"]]
 
 
 def lines(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -184,3 +191,112 @@ def test_worklist_limit_is_checked(api: Server) -> None:
         for limit in (0, 501):
             body = problem(ana.get("/worklist", params={"limit": limit}), 422)
             assert "limit" in body["errors"][0]["field"]
+
+
+# -- filters, paging and claims ----------------------------------------------------------------
+
+
+def test_the_worklist_filters_by_role_overdue_escalated_and_pathway(api: Server) -> None:
+    with (
+        api.client("setup-admin", "admin") as setup,
+        api.client("bo", "coordinator", "clinician") as bo,
+        api.client("ana", "coordinator") as ana,
+    ):
+        _cases(setup)
+        clinician = set(lines(worklist(bo, role="clinician")))
+        assert clinician == set(lines(worklist(setup, role="clinician")))
+        assert ("MRN-W-A", "red_flag_screen") in clinician
+        assert not clinician & set(lines(worklist(setup, role="coordinator")))
+        assert lines(worklist(setup, overdue=True)) == [("MRN-W-E", "specialist_referral")]
+        assert ("MRN-W-E", "specialist_referral") not in lines(worklist(setup, overdue=False))
+        escalated = worklist(setup, escalated=True)
+        assert lines(escalated) == [("MRN-W-E", "specialist_referral")]
+        assert escalated[0]["escalated"] is True
+        assert worklist(setup, pathway="no_such_pathway") == []
+        assert len(worklist(setup, pathway="lumbar_radiculopathy")) == len(worklist(setup))
+        # A role the caller does not hold is refused, not an empty (or a full) list.
+        assert problem(ana.get("/worklist", params={"role": "clinician"}), 403)["detail"]
+
+
+def test_the_worklist_is_paged_with_a_total(api: Server) -> None:
+    with api.client("setup-admin", "admin") as setup:
+        _cases(setup)
+        everything = worklist(setup)
+        pages = [setup.get("/worklist", params={"limit": 2, "offset": o}).json() for o in (0, 2, 4)]
+    assert [p["total"] for p in pages] == [len(everything)] * 3
+    assert [i for p in pages for i in p["items"]] == everything
+
+
+def test_claiming_a_step_shows_who_holds_it_and_is_in_the_timeline(api: Server) -> None:
+    with (
+        api.client("setup-admin", "admin") as setup,
+        api.client("ana", "coordinator") as ana,
+        api.client("cy", "coordinator") as cy,
+        api.client("lee", "clinician") as lee,
+    ):
+        case = in_conservative_care(setup, "MRN-CL-1", recent_intake(disabling_pain=True))
+        path = f"/cases/{case['id']}/tasks/specialist_referral"
+        claimed = ana.post(f"{path}/claim")
+        assert claimed.status_code == 200, claimed.text
+        assert claimed.json()["claimed_by"] == "ana"
+        [item] = worklist(ana, claimed="mine")
+        assert (item["task"], item["claimed_by"]) == ("specialist_referral", "ana")
+        assert worklist(ana, claimed="unclaimed") == []
+        assert worklist(cy, claimed="mine") == []
+        # Not the clinician's step: a clinician cannot claim it.
+        assert problem(lee.post(f"{path}/claim"), 403)["detail"]
+        # A signpost, not a lock: another coordinator completes it; the timeline shows both.
+        done = complete(
+            cy, case, "specialist_referral", {"referral_date": today(), "specialty": "spine"}
+        )
+        events = [
+            (e["type"], e["actor"])
+            for e in timeline(ana, case["id"])
+            if e["step"] == "specialist_referral"
+        ]
+        assert ("task_claimed", "ana") in events and ("task_completed", "cy") in events
+        assert "specialist_referral" not in ready(done)
+        # Nothing left to claim.
+        assert problem(ana.post(f"{path}/claim"), 409)["ready_tasks"] == ready_ids(done)
+
+
+def test_a_claim_can_be_taken_over_and_released_with_the_timeline_saying_so(api: Server) -> None:
+    with (
+        api.client("setup-admin", "admin") as setup,
+        api.client("ana", "coordinator") as ana,
+        api.client("cy", "coordinator") as cy,
+    ):
+        case = in_conservative_care(setup, "MRN-CL-2", recent_intake(disabling_pain=True))
+        path = f"/cases/{case['id']}/tasks/specialist_referral"
+        assert ana.post(f"{path}/claim").status_code == 200
+        taken = cy.post(f"{path}/claim").json()
+        assert taken["claimed_by"] == "cy"
+        released = cy.post(f"{path}/unclaim").json()
+        assert released["claimed_by"] is None
+        [item] = worklist(ana, claimed="unclaimed")
+        assert item["claimed_by"] is None
+        claims = [
+            (e["type"], e["actor"], e["detail"])
+            for e in timeline(ana, case["id"])
+            if e["type"] in ("task_claimed", "task_unclaimed")
+        ]
+    assert claims == [
+        ("task_claimed", "ana", {}),
+        ("task_claimed", "cy", {"previous": "ana"}),
+        ("task_unclaimed", "cy", {"previous": "cy"}),
+    ]
+
+
+def test_cases_can_be_found_by_the_beginning_of_a_reference(api: Server) -> None:
+    with api.client("setup-admin", "admin") as setup:
+        for ref in ("MRN-100_1", "MRN-1001", "MRN-2001", "XMRN-100"):
+            start(setup, ref)
+
+        def found(prefix: str) -> list[str]:
+            page = setup.get("/cases", params={"patient_ref_prefix": prefix}).json()
+            return sorted(item["patient_ref"] for item in page["items"])
+
+        assert found("MRN-1") == ["MRN-1001", "MRN-100_1"]
+        assert found("MRN-100_") == ["MRN-100_1"]  # _ is a character, not a wildcard
+        assert found("ＭＲＮ-2") == ["MRN-2001"]  # the same spelling rules as a reference
+        assert found("%") == []

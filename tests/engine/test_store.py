@@ -18,12 +18,12 @@ def test_migrations_match_the_table_definitions(db: Database) -> None:
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection)
         assert compare_metadata(context, metadata) == []
-    assert engine.current_revision(db.engine) == "0005"
+    assert engine.current_revision(db.engine) == "0006"
 
 
 def test_upgrade_is_idempotent(db: Database) -> None:
     engine.upgrade(db.engine)
-    assert engine.current_revision(db.engine) == "0005"
+    assert engine.current_revision(db.engine) == "0006"
 
 
 def test_the_roles_of_ready_steps_are_carried_into_rows_of_their_own(db: Database) -> None:
@@ -79,9 +79,13 @@ def test_the_roles_of_ready_steps_are_carried_into_rows_of_their_own(db: Databas
     with db.sessions() as session:
         carried = {(r.task_id, r.role) for r in session.execute(select(case_task_roles))}
         assert carried == {("t1", "coordinator"), ("t1", "clinician"), ("t2", "clinician")}
-        coordinator = engine.worklist(session, now=now, roles=frozenset({engine.Role.COORDINATOR}))
+        coordinator = engine.worklist(
+            session, now=now, roles=frozenset({engine.Role.COORDINATOR})
+        ).items
         assert sorted(item.task for item in coordinator) == ["open", "shared"]
-        clinician = engine.worklist(session, now=now, roles=frozenset({engine.Role.CLINICIAN}))
+        clinician = engine.worklist(
+            session, now=now, roles=frozenset({engine.Role.CLINICIAN})
+        ).items
         assert sorted(item.task for item in clinician) == ["clinical", "open", "shared"]
 
 
