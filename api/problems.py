@@ -30,6 +30,8 @@ _ENGINE: dict[type[engine.PathwayError], tuple[int, str, str]] = {
     engine.DefinitionNotFound: (404, "pathway-not-found", "No such pathway"),
     engine.DeadlineNotFound: (404, "deadline-not-found", "No such waiting deadline"),
     engine.TaskNotReady: (409, "task-not-ready", "The step is not ready"),
+    engine.StepNotCompleted: (409, "step-not-completed", "The step has not been completed"),
+    engine.DecisionWouldChange: (409, "decision-would-change", "A decision would change"),
     engine.VersionConflict: (409, "version-conflict", "The case has changed"),
     engine.DuplicateCase: (409, "duplicate-case", "The patient already has an active case"),
     engine.MessageNotExpected: (409, "message-not-expected", "The case is not waiting for it"),

@@ -27,6 +27,7 @@ import engine
 from .auth import Forbidden, Principal, care_team
 from .problems import PROBLEM, BadPrecondition, PreconditionRequired
 from .schemas import (
+    Amendment,
     CaseOut,
     CasePageOut,
     ClaimOut,
@@ -301,6 +302,38 @@ def complete_task(
         case_id=case_id,
         step=task_id,
         data=body.data,
+        clock=clock,
+        actor=caller.sub,
+        roles=caller.roles,
+        expected_version=expected_version,
+    )
+    return _case_response(view)
+
+
+@router.post(
+    "/cases/{case_id}/tasks/{task_id}/amend",
+    response_model=CaseOut,
+    tags=["cases"],
+    responses=_errors(400, 404, 409, 428),
+)
+def amend_task(
+    case_id: CaseId,
+    task_id: StepId,
+    body: Amendment,
+    caller: Caller,
+    expected_version: RequiredVersion,
+    session: Transaction,
+    clock: Clock,
+) -> JSONResponse:
+    """Correct fields of a completed step, by the step's role, with a reason: the timeline
+    keeps old and new values; dates deadlines hang on follow; a decision already taken may
+    not change (409 naming it)."""
+    view = engine.amend_task(
+        session,
+        case_id=case_id,
+        step=task_id,
+        data=body.data,
+        reason=body.reason,
         clock=clock,
         actor=caller.sub,
         roles=caller.roles,

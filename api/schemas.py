@@ -85,6 +85,11 @@ class Reason(Strict):
     reason: FreeText = Field(min_length=1, max_length=2000)
 
 
+class Amendment(Strict):
+    data: FormData = Field(description="The fields to correct and their new values.")
+    reason: FreeText = Field(min_length=1, max_length=2000)
+
+
 class NewNote(Strict):
     text: FreeText = Field(min_length=1, max_length=engine.MAX_NOTE)
 

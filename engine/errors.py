@@ -6,6 +6,8 @@ PathwayError
 ├── CaseNotFound           no case with that id
 ├── CaseClosed             the case has ended or was cancelled
 ├── TaskNotReady           the step is not ready (ready: the steps that are)
+├── StepNotCompleted       an amendment names a step the case has not completed
+├── DecisionWouldChange    an amendment would change a decision already taken
 ├── MessageNotExpected     the case is not waiting for that message now
 ├── InvalidTaskData        form data refused (errors: list of FieldError)
 ├── VersionConflict        the case changed since the caller saw it
@@ -120,6 +122,38 @@ class InvalidTaskData(PathwayError):
         self.task = task
         self.errors = errors
         super().__init__(f"data for '{task}' refused: " + "; ".join(str(e) for e in errors))
+
+
+class StepNotCompleted(PathwayError):
+    """An amendment names a step the case has not completed (completed: those it has)."""
+
+    def __init__(self, case_id: str, step: str, completed: list[str]) -> None:
+        self.case_id = case_id
+        self.step = step
+        self.completed = completed
+        listed = ", ".join(completed) if completed else "none"
+        super().__init__(
+            f"step '{step}' has not been completed on case {case_id}, so there is nothing of it "
+            f"to correct; completed steps: {listed}"
+        )
+
+
+class DecisionWouldChange(PathwayError):
+    """An amendment would change the outcome of a decision the case already took."""
+
+    def __init__(
+        self, case_id: str, decision: str, before: dict[str, object], after: dict[str, object]
+    ) -> None:
+        self.case_id = case_id
+        self.decision = decision
+        self.before = before
+        self.after = after
+        shown = ", ".join(f"{k} {before.get(k)!r} -> {after.get(k)!r}" for k in sorted(after))
+        super().__init__(
+            f"the correction would change decision '{decision}' already taken on case {case_id} "
+            f"({shown}): nothing is de-escalated by a correction, and a new red flag is reported "
+            "with red_flag_reported"
+        )
 
 
 class VersionConflict(PathwayError):

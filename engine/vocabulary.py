@@ -35,6 +35,7 @@ class EventType(StrEnum):
     CASE_STARTED = "case_started"
     TASK_READY = "task_ready"
     TASK_COMPLETED = "task_completed"
+    TASK_AMENDED = "task_amended"
     TASK_CLAIMED = "task_claimed"
     TASK_UNCLAIMED = "task_unclaimed"
     DECISION = "decision"

@@ -5,6 +5,7 @@ of cases (``views`` for one case, ``worklist`` across them)."""
 from .claims import claim_task, unclaim_task
 from .commands import (
     advance,
+    amend_task,
     cancel_case,
     complete_task,
     deliver_message,
@@ -42,6 +43,7 @@ __all__ = [
     "WorkPage",
     "add_note",
     "advance",
+    "amend_task",
     "build_view",
     "cancel_case",
     "claim_task",

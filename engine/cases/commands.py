@@ -332,6 +332,33 @@ def reschedule_deadline(
     )
 
 
+def amend_task(
+    session: Session,
+    *,
+    case_id: str,
+    step: str,
+    data: Any,
+    reason: str,
+    clock: Clock,
+    actor: str | None,
+    expected_version: int | None = None,
+    roles: frozenset[str] | None = None,
+) -> CaseView:
+    """Correct fields of a step the case completed, by the step's role, with a reason; the
+    timeline keeps the old and new values (see ``runtime.amendments``)."""
+    reason = _required_reason(reason, "amend")
+    return _command(
+        session,
+        case_id=case_id,
+        clock=clock,
+        actor=actor,
+        roles=roles,
+        expected_version=expected_version,
+        action=lambda run: run.amend(step, data, reason),
+        done=f"step {step} amended",
+    )
+
+
 def cancel_case(
     session: Session,
     *,

@@ -119,7 +119,12 @@ class CaseView:
     decisions: list[DecisionView]
 
 
-_RECORDED = (EventType.TASK_COMPLETED, EventType.MESSAGE, EventType.DECISION)
+_RECORDED = (
+    EventType.TASK_COMPLETED,
+    EventType.MESSAGE,
+    EventType.DECISION,
+    EventType.TASK_AMENDED,
+)
 
 
 def clinical_record(
@@ -155,6 +160,10 @@ def clinical_record(
                     row.at,
                 )
             )
+            continue
+        if row.type == EventType.TASK_AMENDED:  # a correction: the new value, and who made it
+            for name, change in (detail.get("changes") or {}).items():
+                fields[(step, name)] = RecordEntry(step, name, change.get("to"), row.actor, row.at)
             continue
         values: dict[str, Any] | None
         if row.type == EventType.MESSAGE:  # a report: the findings it said were present

@@ -33,6 +33,7 @@ from ..inputs import normalise_patient_ref
 from ..sandbox import expressions
 from ..steps import Step
 from ..vocabulary import EventType, Role
+from . import amendments
 from .records import Journal
 from .tree import TaskTree, due_of, timer_definition, timer_step
 
@@ -299,6 +300,10 @@ class CaseRun(TaskTree):
         allowed = {r.strip() for r in role.split(",") if r.strip()}
         if not allowed & self.roles:
             raise NotPermitted(what, sorted(allowed))
+
+    def amend(self, step_id: str, data: Any, reason: str) -> None:
+        """Correct fields of a completed step (see ``amendments``)."""
+        amendments.amend(self, step_id, data, reason)
 
     def fire_due_timers(self) -> None:
         """Run the engine so that every timer due on the clock fires."""

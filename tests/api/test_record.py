@@ -189,3 +189,79 @@ def test_new_onset_pain_after_50_is_the_malignancy_flag_over_http(api: Server) -
     assert case["decisions"][0]["outputs"] == {"red_flag": "malignancy", "urgency": "urgent"}
     assert {t["id"] for t in case["ready_tasks"]} == {"urgent_mri", "urgent_specialist_referral"}
     assert recurrence["decisions"][0]["outputs"]["red_flag"] == "none"
+
+
+# -- corrections ---------------------------------------------------------------------------
+
+
+def _amend(client: Any, case: dict[str, Any], step: str, data: dict[str, Any], **extra: Any) -> Any:
+    headers = extra.pop("headers", {"If-Match": f'"{case["version"]}"'})
+    body = {"data": data, "reason": "typed the wrong date", **extra}
+    return client.post(f"/cases/{case['id']}/tasks/{step}/amend", json=body, headers=headers)
+
+
+def test_a_coordinator_corrects_the_symptom_onset_and_the_timeline_keeps_both(
+    api: Server,
+) -> None:
+    with (
+        api.client("ana", "coordinator") as ana,
+        api.client("lee", "clinician") as lee,
+        api.client("cy", "coordinator") as cy,
+    ):
+        case = start(ana, "SYN-AM-1", recent_intake(symptom_onset=days_ago(10)))
+        case = complete(lee, case, "red_flag_screen", NO_RED_FLAGS)
+        case = complete(lee, case, "conservative_plan", GOOD_PLAN)
+        before = {d["kind"]: d["due_at"] for d in case["deadlines"]}
+        response = _amend(cy, case, "intake", {"symptom_onset": days_ago(20)})
+        assert response.status_code == 200, response.text
+        amended = response.json()
+        events = timeline(ana, case["id"])
+    entry = _record(amended)[("intake", "symptom_onset")]
+    assert (entry["value"], entry["entered_by"]) == (days_ago(20), "cy")
+    after = {d["kind"]: d["due_at"] for d in amended["deadlines"]}
+    assert after["referral_escalation_3_months"] < before["referral_escalation_3_months"]
+    assert after["reassessment_due_6_weeks"] == before["reassessment_due_6_weeks"]
+    (event,) = [e for e in events if e["type"] == "task_amended"]
+    assert event["actor"] == "cy" and event["detail"]["reason"] == "typed the wrong date"
+    assert event["detail"]["changes"] == {
+        "symptom_onset": {"from": days_ago(10), "to": days_ago(20)}
+    }
+
+
+def test_an_onset_corrected_to_4_months_ago_escalates_the_case_at_once(api: Server) -> None:
+    with api.client("ana", "coordinator") as ana, api.client("lee", "clinician") as lee:
+        case = start(ana, "SYN-AM-2", recent_intake())
+        case = complete(lee, case, "red_flag_screen", NO_RED_FLAGS)
+        case = complete(lee, case, "conservative_plan", GOOD_PLAN)
+        assert case["escalated"] is False
+        amended = _amend(ana, case, "intake", {"symptom_onset": days_ago(122)}).json()
+    assert amended["escalated"] is True
+    assert [r["kind"] for r in amended["reminders"]] == ["referral_escalation_3_months"]
+    assert "specialist_referral" in {t["id"] for t in amended["ready_tasks"]}
+
+
+def test_a_correction_that_would_change_the_red_flag_decision_is_409(api: Server) -> None:
+    with api.client("ana", "coordinator") as ana, api.client("lee", "clinician") as lee:
+        case = start(ana, "SYN-AM-3", recent_intake())
+        case = complete(lee, case, "red_flag_screen", NO_RED_FLAGS)
+        response = _amend(lee, case, "red_flag_screen", {"saddle_anesthesia": True})
+        body = response.json()
+        assert response.status_code == 409, response.text
+        assert body["type"] == "/problems/decision-would-change"
+        assert "red_flags" in body["detail"] and "red_flag_reported" in body["detail"]
+        assert get_case(ana, case["id"])["version"] == case["version"]
+
+
+def test_a_correction_needs_the_steps_role_if_match_and_a_reason(api: Server) -> None:
+    with api.client("ana", "coordinator") as ana, api.client("lee", "clinician") as lee:
+        case = start(ana, "SYN-AM-4", recent_intake())
+        assert _amend(lee, case, "intake", {"leg_pain_nrs": 3}).status_code == 403
+        assert _amend(ana, case, "intake", {"leg_pain_nrs": 3}, headers={}).status_code == 428
+        stale = _amend(ana, case, "intake", {"leg_pain_nrs": 3}, headers={"If-Match": '"999"'})
+        assert stale.status_code == 409
+        assert _amend(ana, case, "intake", {"leg_pain_nrs": 3}, reason="").status_code == 422
+        not_done = _amend(lee, case, "red_flag_screen", {"fever": False})
+        assert not_done.status_code == 409
+        assert not_done.json()["type"] == "/problems/step-not-completed"
+        assert _amend(ana, case, "intake", {"leg_pain_nrs": 11}).status_code == 422
+        assert get_case(ana, case["id"])["version"] == case["version"]

@@ -88,6 +88,32 @@ class CaseDriver:
         self.check_round_trip()
         return view
 
+    def amend(
+        self,
+        step: str,
+        data: dict[str, Any],
+        *,
+        day: float | None = None,
+        actor: str = "coordinator:ana",
+        roles: frozenset[str] | None = None,
+        reason: str = "entered wrongly",
+    ) -> engine.CaseView:
+        if day is not None:
+            self.wait_until(day)
+        with self.db.sessions.begin() as session:
+            view = engine.amend_task(
+                session,
+                case_id=self.id,
+                step=step,
+                data=data,
+                reason=reason,
+                clock=self.clock,
+                actor=actor,
+                roles=roles,
+            )
+        self.check_round_trip()
+        return view
+
     def report_red_flag(self, data: dict[str, Any], *, day: float) -> engine.CaseView:
         self.wait_until(day)
         with self.db.sessions.begin() as session:

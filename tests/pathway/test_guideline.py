@@ -604,3 +604,73 @@ def test_a_date_anchored_deadline_falls_due_at_local_midnight(db: Database) -> N
     due = case.deadlines()["referral_escalation_3_months"]
     assert due == datetime(2027, 2, 20, 0, 0, tzinfo=SYDNEY)
     assert due.astimezone(UTC) == datetime(2027, 2, 19, 13, 0, tzinfo=UTC)
+
+
+# -- corrections -------------------------------------------------------------------------------
+
+
+def test_a_corrected_symptom_onset_moves_the_3_month_limit(case: CaseDriver) -> None:
+    case.screen_clear(symptom_onset="2025-12-29")
+    case.start_conservative()
+    assert case.deadlines()["referral_escalation_3_months"] == datetime(2026, 3, 29, tzinfo=UTC)
+    case.amend("intake", {"symptom_onset": "2025-12-01"}, day=2)
+    assert case.deadlines()["referral_escalation_3_months"] == datetime(2026, 3, 1, tzinfo=UTC)
+    (amended,) = case.events("task_amended")
+    assert amended.detail["changes"] == {
+        "symptom_onset": {"from": "2025-12-29", "to": "2025-12-01"}
+    }
+    assert amended.actor == "coordinator:ana" and amended.detail["reason"] == "entered wrongly"
+    assert [d["deadline"] for d in amended.detail["deadlines_moved"]] == [
+        "referral_escalation_3_months"
+    ]
+    record = {(e.step, e.field): e for e in case.view.record}
+    assert record[("intake", "symptom_onset")].value == "2025-12-01"
+
+
+def test_an_onset_corrected_past_the_limit_escalates_at_once(case: CaseDriver) -> None:
+    """Corrected to 4 months ago, the 3-month limit has passed: it fires now."""
+    case.screen_clear(symptom_onset="2025-12-29")
+    case.start_conservative()
+    assert not case.view.escalated
+    view = case.amend("intake", {"symptom_onset": "2025-09-01"}, day=1)
+    assert view.escalated
+    assert "referral_escalation_3_months" in case.reminders()
+    assert case.reminders()["referral_escalation_3_months"] == datetime(2025, 12, 1, tzinfo=UTC)
+    assert "specialist_referral" in case.ready
+
+
+def test_a_correction_that_would_change_the_red_flag_decision_is_refused(
+    case: CaseDriver,
+) -> None:
+    case.screen_clear()
+    case.start_conservative()
+    with pytest.raises(engine.DecisionWouldChange, match="red_flags"):
+        case.amend("red_flag_screen", {"fever": True}, actor="clinician:lee")
+    assert case.events("task_amended") == []
+    assert case.data()["fever"] is False
+
+
+def test_a_correction_that_would_change_a_path_taken_is_refused(case: CaseDriver) -> None:
+    """Pain corrected to disabling after conservative care chose no 2-week referral: the path
+    is not rewritten silently; the team acts on it in the open."""
+    case.screen_clear(disabling_pain=False)
+    case.start_conservative()
+    with pytest.raises(engine.DecisionWouldChange, match="Disabling pain"):
+        case.amend("intake", {"disabling_pain": True})
+
+
+def test_a_correction_that_changes_no_decision_is_taken(case: CaseDriver) -> None:
+    case.screen_clear(leg_pain_nrs=6)
+    case.start_conservative()
+    case.amend("intake", {"leg_pain_nrs": 5})
+    assert case.data()["leg_pain_nrs"] == 5
+
+
+def test_only_the_steps_role_corrects_it_and_only_a_completed_step(case: CaseDriver) -> None:
+    case.screen_clear()
+    with pytest.raises(engine.NotPermitted):
+        case.amend("intake", {"leg_pain_nrs": 5}, roles=frozenset({engine.Role.CLINICIAN}))
+    with pytest.raises(engine.StepNotCompleted, match="conservative_plan"):
+        case.amend("conservative_plan", {"bed_rest": True})
+    with pytest.raises(engine.InvalidTaskData, match="changes nothing"):
+        case.amend("intake", {"leg_pain_nrs": 6})
