@@ -62,6 +62,8 @@ def _detail(event: dict[str, Any]) -> str:
     if event["type"] == engine.EventType.DECISION:
         rule = f" (rule {event['rule']})" if event.get("rule") else ""
         return f"{event['task']}  {event['decision']}: {_values(event['outputs'])}{rule}"
+    if event["type"] == engine.EventType.MESSAGE and event.get("reported"):
+        return f"message: {event['message']}  reported: {', '.join(event['reported'])}"
     if event["type"] == engine.EventType.TASK_COMPLETED and event.get("data"):
         return f"{event['task']}  {_values(event['data'])}"
     parts = []

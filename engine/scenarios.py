@@ -173,6 +173,7 @@ def _timeline(session: Session, case_id: str, *, start: datetime) -> list[dict[s
             item["task"] = event.step
         elif event.type == EventType.MESSAGE:
             item["message"] = event.detail.get("message")
+            item["reported"] = event.detail.get("reported") or []
         elif event.type == EventType.CASE_ENDED:
             item["end"] = event.detail.get("end")
         if event.actor:

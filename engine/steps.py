@@ -80,6 +80,24 @@ def _limits(props: dict[str, str]) -> DeadlineLimits:
 
 
 @dataclass(frozen=True)
+class Escalation:
+    """A timer a report arms (``pathway.escalation.*`` on the timer): when ``message`` raises
+    the case's urgency to ``urgency`` (as ``decision`` classifies the report merged with
+    what is known), the timer falls due ``clock`` after the report."""
+
+    message: str
+    urgency: str
+    clock: str
+    decision: str
+
+
+def _escalation(props: dict[str, str]) -> Escalation | None:
+    names = ("message", "urgency", "clock", "decision")
+    values = [props.get(f"pathway.escalation.{name}", "").strip() for name in names]
+    return Escalation(*values) if all(values) else None
+
+
+@dataclass(frozen=True)
 class ReminderRule:
     """A reminder the pathway raises when the flow reaches a step."""
 
@@ -121,6 +139,10 @@ class Step:
     within: tuple[str, ...] = ()
     interrupts: str | None = None
     decision: str | None = None
+    merges: str | None = None
+    """``pathway.merges``: a message whose reports, while this step is not yet completed, are
+    merged into its answers when it is (a reported finding cannot be cleared there)."""
+    escalation: Escalation | None = None
     completed_on: str | None = None
     """The data name that keeps the clinic's date this step was completed on
     (``pathway.completed_on``), for rules that count days from it."""
@@ -337,6 +359,8 @@ def read_steps(root: etree._Element, *, file: str) -> tuple[dict[str, Step], lis
                 ),
                 decision=node.get(f"{_C}decisionRef") if kind == "businessRuleTask" else None,
                 completed_on=props.get("pathway.completed_on") or None,
+                merges=props.get("pathway.merges") or None,
+                escalation=_escalation(props),
                 properties=props,
             )
     return steps, problems

@@ -77,15 +77,26 @@ class Journal:
         self.reminders: list[RaisedReminder] = []
         self.variances: list[RaisedVariance] = []
         self._raised_kinds: set[str] = set(memo.get("reminders", ()))
+        # Findings reported before the step that merges them was completed, by step id.
+        self.reports: dict[str, list[str]] = {
+            step: list(flags) for step, flags in (memo.get("reports") or {}).items()
+        }
         self._recorded_variances = {(code, step) for code, step in memo.get("variances", ())}
 
     def memo(self) -> dict[str, Any]:
         """What the engine keeps beside the workflow state: the reminder kinds already raised
         and the variances already recorded (so neither needs a query on the next advance)."""
-        return {
+        memo: dict[str, Any] = {
             "reminders": sorted(self._raised_kinds),
             "variances": sorted([code, step] for code, step in self._recorded_variances),
         }
+        if self.reports:
+            memo["reports"] = {step: sorted(flags) for step, flags in self.reports.items()}
+        return memo
+
+    def add_report(self, step: str, flags: list[str]) -> None:
+        """Keep reported findings for the step that merges them when it is completed."""
+        self.reports[step] = sorted({*self.reports.get(step, ()), *flags})
 
     def event(
         self,

@@ -33,7 +33,7 @@ from ..inputs import normalise_patient_ref
 from ..sandbox import expressions
 from ..steps import Step
 from ..vocabulary import EventType, Role
-from . import amendments
+from . import amendments, reports
 from .records import Journal
 from .tree import TaskTree, due_of, timer_definition, timer_step
 
@@ -115,6 +115,10 @@ class CaseRun(TaskTree):
                 data = {**data, "patient_ref": normalise_patient_ref(data["patient_ref"])}
             except ValueError as exc:
                 raise InvalidTaskData(step_id, [FieldError("patient_ref", str(exc))]) from None
+        merged = self.journal.reports.get(step_id, []) if step and step.merges else []
+        if merged and isinstance(data, dict):
+            # Findings reported before this step was done are answered yes: never cleared here.
+            data = {**data, **dict.fromkeys(merged, True)}
         accepted = validate(form, data, task=step_id, today=self._today())
         if self.case_patient_ref and accepted.get("patient_ref", self.case_patient_ref) != (
             self.case_patient_ref
@@ -135,13 +139,16 @@ class CaseRun(TaskTree):
             raise ExecutionFailed(self.case_id, step_id, _reason(exc)) from None
         # The values entered are the case's clinical record (read back by views.record). The
         # patient reference is the case's own (one place to keep it in its one spelling).
-        self.journal.event(
+        completed = self.journal.event(
             EventType.TASK_COMPLETED,
             step,
             actor=self.actor,
             fields=sorted(accepted),
             values={k: v for k, v in accepted.items() if k != "patient_ref"},  # form order
         )
+        if merged:
+            completed.detail["from_report"] = merged
+            self.journal.reports.pop(step_id, None)
         if step:
             self._check_variances(step, task.data)
         self.run_engine()
@@ -149,6 +156,9 @@ class CaseRun(TaskTree):
     def deliver(self, message: str, data: Any) -> None:
         """Deliver a message (such as red_flag_reported) to the step waiting for it."""
         waiting = [(t, name) for t, name in self.waiting_messages() if name == message]
+        if not waiting and reports.deliver_elsewhere(self, message, data):
+            self.run_engine()
+            return
         if not waiting:
             hint = "it is only accepted while the case is in a step that listens for it" + (
                 "; ready steps: " + ", ".join(self.ready_step_ids()) if self.ready_tasks() else ""

@@ -130,6 +130,23 @@ def stop_server(server: Server) -> None:
         server.process.kill()
 
 
+def own_server(request: pytest.FixtureRequest, tmp_path: Path, *, env: dict[str, str]) -> Server:
+    """A server of the test's own (on ``request.param``'s database, its case tables empty),
+    with settings of its own: its log then holds that test's requests and nothing else."""
+    if request.param == "sqlite":
+        database = f"sqlite:///{tmp_path / 'pathway.db'}"
+    else:
+        database = request.getfixturevalue("postgres_url")
+        db = engine.make_engine(database)
+        with db.begin() as conn:
+            for table in CASE_TABLES:
+                conn.execute(text(f"DELETE FROM {table}"))
+        db.dispose()
+    return start_server(
+        kind=request.param, database=database, data_dir=tmp_path / "server", extra_env=env
+    )
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def api_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -179,7 +179,7 @@ complete intake                   200         403       200   403     401
 complete the red-flag screen      403         200       200   403     401
 complete the specialist referral  200         403       200   403     401
 complete the urgent referral      200         403       200   403     401
-report a red flag                 403         200       200   403     401
+report a red flag                 200         200       200   403     401
 reschedule a deadline             200         200       200   403     401
 cancel a case                     200         200       200   403     401
 """

@@ -710,25 +710,55 @@ def test_a_reported_red_flag_moves_the_case_to_the_urgent_branch(api: Server) ->
         assert message["actor"] == "lee"
         assert message["detail"]["reported"] == ["progressive_motor_deficit"]
         assert message["evidence"]["quote"]
-        # The urgent branch is not interrupted again.
+        # A further report inside the urgent branch is recorded; as urgent as the branch
+        # already is, it starts no other clock.
         again = lee.post(
             f"/cases/{case['id']}/messages/red_flag_reported", json={"data": {"fever": True}}
         )
-        problem(again, 409)
+        assert again.status_code == 200, again.text
+        assert set(deadlines(again.json())) == {"urgent_action_overdue"}
+        reports = [e for e in timeline(root, case["id"]) if e["type"] == "message"]
+        assert [r["detail"]["reported"] for r in reports] == [
+            ["progressive_motor_deficit"],
+            ["fever"],
+        ]
 
 
-def test_a_red_flag_cannot_be_reported_before_conservative_care(api: Server) -> None:
+def test_a_red_flag_reported_during_the_screen_counts_when_the_screen_is_done(
+    api: Server,
+) -> None:
+    """The patient calls the coordinator before the clinician has screened: the finding is
+    merged into the screen's answers (it cannot be cleared there)."""
     with api.client("ana", "coordinator") as ana, api.client("lee", "clinician") as lee:
         case = start(ana, "MRN-C-061", recent_intake())
-        response = lee.post(
+        response = ana.post(
+            f"/cases/{case['id']}/messages/red_flag_reported",
+            json={"data": {"progressive_motor_deficit": True}},
+        )
+        assert response.status_code == 200, response.text
+        assert list(ready(response.json())) == ["red_flag_screen"]
+        screened = complete(lee, response.json(), "red_flag_screen", NO_RED_FLAGS)
+        events = timeline(ana, case["id"])
+    assert screened["decisions"][0]["outputs"]["red_flag"] == "progressive_deficit"
+    assert set(ready(screened)) == {"urgent_mri", "urgent_specialist_referral"}
+    report = next(e for e in events if e["type"] == "message")
+    assert (report["actor"], report["detail"]["merged_into"]) == ("ana", "red_flag_screen")
+    done = next(
+        e for e in events if e["type"] == "task_completed" and e["step"] == "red_flag_screen"
+    )
+    assert done["detail"]["from_report"] == ["progressive_motor_deficit"]
+    assert done["detail"]["values"]["progressive_motor_deficit"] is True
+
+
+def test_a_red_flag_cannot_be_reported_once_the_case_has_ended(api: Server) -> None:
+    with api.client("ana", "coordinator") as ana:
+        case = start(ana, "MRN-C-062", recent_intake())
+        cancelled = ana.post(f"/cases/{case['id']}/cancel", json={"reason": "duplicate"})
+        assert cancelled.status_code == 200
+        response = ana.post(
             f"/cases/{case['id']}/messages/red_flag_reported", json={"data": {"fever": True}}
         )
-        body = problem(response, 409)
-        assert "red_flag_reported" in body["detail"]
-        assert "red_flag_screen" in body["detail"]
-        after = get_case(lee, case["id"])
-        assert after["version"] == case["version"]
-        assert list(ready(after)) == ["red_flag_screen"]
+    problem(response, 409)
 
 
 @pytest.mark.parametrize(
@@ -1285,3 +1315,21 @@ def test_bringing_the_reassessment_forward_needs_a_clinician_and_is_a_variance(
     (variance,) = moved.json()["variances"]
     assert (variance["code"], variance["step"]) == (SHORTENED, "six_week_timer")
     assert "at least 6 weeks" in variance["rule"]
+
+
+def test_cauda_equina_reported_in_the_urgent_branch_starts_a_4_hour_clock(api: Server) -> None:
+    with api.client("ana", "coordinator") as ana, api.client("lee", "clinician") as lee:
+        case = start(ana, "MRN-C-064", recent_intake())
+        case = complete(lee, case, "red_flag_screen", {**NO_RED_FLAGS, "fever": True})
+        reported_at = datetime.now(UTC)
+        response = ana.post(
+            f"/cases/{case['id']}/messages/red_flag_reported",
+            json={"data": {"urinary_retention_or_incontinence": True}},
+            headers={"If-Match": etag(case)},
+        )
+        assert response.status_code == 200, response.text
+        raised = response.json()
+    due = utc(deadlines(raised)["emergency_action_overdue"]["due_at"]) - reported_at
+    assert timedelta(hours=3, minutes=59) < due < timedelta(hours=4, minutes=1)
+    assert [d["outputs"]["urgency"] for d in raised["decisions"]] == ["urgent", "emergency"]
+    assert set(ready(raised)) == {"urgent_mri", "urgent_specialist_referral"}

@@ -13,10 +13,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
 
-import engine
-from tests.api.conftest import CASE_TABLES, ROOT, Server, intake, start_server, stop_server
+from tests.api.conftest import ROOT, Server, intake, own_server, stop_server
 from tests.api.test_cases import PATHWAY
 
 AHEAD, BEHIND = "Pacific/Kiritimati", "Pacific/Pago_Pago"
@@ -29,21 +27,7 @@ def _zone_not_on_utcs_date() -> str:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def clinic(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Server, str]]:
     zone = _zone_not_on_utcs_date()
-    if request.param == "sqlite":
-        database = f"sqlite:///{tmp_path / 'pathway.db'}"
-    else:
-        database = request.getfixturevalue("postgres_url")
-        db = engine.make_engine(database)
-        with db.begin() as conn:
-            for table in CASE_TABLES:
-                conn.execute(text(f"DELETE FROM {table}"))
-        db.dispose()
-    server = start_server(
-        kind=request.param,
-        database=database,
-        data_dir=tmp_path / "server",
-        extra_env={"PATHWAY_TIMEZONE": zone},
-    )
+    server = own_server(request, tmp_path, env={"PATHWAY_TIMEZONE": zone})
     yield server, zone
     stop_server(server)
 

@@ -20,17 +20,8 @@ from urllib.parse import quote
 import httpx
 import jwt
 import pytest
-from sqlalchemy import text
 
-import engine
-from tests.api.conftest import (
-    CASE_TABLES,
-    SECRET,
-    Server,
-    intake,
-    start_server,
-    stop_server,
-)
+from tests.api.conftest import SECRET, Server, intake, own_server, stop_server
 from tests.data import GOOD_PLAN, NO_RED_FLAGS
 
 PATIENT_REF = "MRN-PRIVACY-7731"
@@ -59,21 +50,7 @@ SECRETS = {
 @pytest.fixture(params=["sqlite", "postgresql"])
 def debug_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     """A server of its own, at DEBUG, so its log holds this test's requests and nothing else."""
-    if request.param == "sqlite":
-        database = f"sqlite:///{tmp_path / 'pathway.db'}"
-    else:
-        database = request.getfixturevalue("postgres_url")
-        db = engine.make_engine(database)
-        with db.begin() as conn:
-            for table in CASE_TABLES:
-                conn.execute(text(f"DELETE FROM {table}"))
-        db.dispose()
-    server = start_server(
-        kind=request.param,
-        database=database,
-        data_dir=tmp_path / "server",
-        extra_env={"PATHWAY_LOG_LEVEL": "DEBUG"},
-    )
+    server = own_server(request, tmp_path, env={"PATHWAY_LOG_LEVEL": "DEBUG"})
     yield server
     stop_server(server)
 

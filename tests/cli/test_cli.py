@@ -281,3 +281,24 @@ def test_a_scenario_with_an_unknown_time_zone_is_explained(tmp_path: Path) -> No
     result = pathway("simulate", str(path))
     assert result.returncode == 2
     assert "timezone" in result.stderr and "IANA" in result.stderr, result.stderr
+
+
+def test_cauda_equina_reported_in_the_urgent_branch_simulates_its_own_clock() -> None:
+    result = pathway("simulate", "--json", "examples/emergency_reported_in_urgent_branch.json")
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    kinds = [(e["day"], e["reminder"]) for e in output["timeline"] if e["type"] == "reminder"]
+    # Reported at day 0.25 (15:00): the emergency clock falls due 4 hours later, once.
+    assert kinds == [(0.4167, "emergency_action_overdue"), (1, "urgent_action_overdue")]
+    decisions = [e["outputs"]["urgency"] for e in output["timeline"] if e["type"] == "decision"]
+    assert decisions == ["urgent", "emergency"]
+    human = pathway("simulate", "examples/emergency_reported_in_urgent_branch.json").stdout
+    assert "reported: saddle_anesthesia, urinary_retention_or_incontinence" in human
+
+
+def test_a_red_flag_reported_during_the_screen_simulates_into_the_urgent_branch() -> None:
+    result = pathway("simulate", "--json", "examples/red_flag_reported_during_screen.json")
+    output = json.loads(result.stdout)
+    (decision,) = [e for e in output["timeline"] if e["type"] == "decision"]
+    assert decision["outputs"]["red_flag"] == "progressive_deficit"
+    assert set(output["final"]["ready_tasks"]) == {"urgent_mri", "urgent_specialist_referral"}

@@ -14,6 +14,18 @@ from engine.store import metadata
 from tests.conftest import Database
 
 
+def alembic(db: Database, action: str, revision: str) -> None:
+    """Run an Alembic command on the test's database."""
+    from alembic import command
+
+    from engine.store import _alembic_config
+
+    with db.engine.begin() as connection:
+        config = _alembic_config()
+        config.attributes["connection"] = connection
+        getattr(command, action)(config, revision)
+
+
 def test_migrations_match_the_table_definitions(db: Database) -> None:
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection)
@@ -29,18 +41,11 @@ def test_upgrade_is_idempotent(db: Database) -> None:
 def test_the_roles_of_ready_steps_are_carried_into_rows_of_their_own(db: Database) -> None:
     """Migration 0004: a ready step's comma-joined roles become one row each, and the worklist
     then matches a role exactly."""
-    from alembic import command
     from sqlalchemy import select, text
 
-    from engine.store import _alembic_config, case_task_roles
+    from engine.store import case_task_roles
 
-    def alembic(action: str, revision: str) -> None:
-        with db.engine.begin() as connection:
-            config = _alembic_config()
-            config.attributes["connection"] = connection
-            getattr(command, action)(config, revision)
-
-    alembic("downgrade", "0003")
+    alembic(db, "downgrade", "0003")
     now = datetime(2026, 1, 5, tzinfo=UTC)
     with db.engine.begin() as conn:
         conn.execute(
@@ -75,7 +80,7 @@ def test_the_roles_of_ready_steps_are_carried_into_rows_of_their_own(db: Databas
                 ),
                 {"task": task_id, "step": step, "role": role, "t": now.replace(tzinfo=None)},
             )
-    alembic("upgrade", "head")
+    alembic(db, "upgrade", "head")
     with db.sessions() as session:
         carried = {(r.task_id, r.role) for r in session.execute(select(case_task_roles))}
         assert carried == {("t1", "coordinator"), ("t1", "clinician"), ("t2", "clinician")}
@@ -94,18 +99,9 @@ def test_patient_references_are_normalised_and_collisions_reported_not_merged(
 ) -> None:
     """Migration 0005: each stored reference gets its one spelling, with a timeline entry;
     two active cases that would then name the same patient are both left and reported."""
-    from alembic import command
     from sqlalchemy import text
 
-    from engine.store import _alembic_config
-
-    def alembic(action: str, revision: str) -> None:
-        with db.engine.begin() as connection:
-            config = _alembic_config()
-            config.attributes["connection"] = connection
-            getattr(command, action)(config, revision)
-
-    alembic("downgrade", "0004")
+    alembic(db, "downgrade", "0004")
     now = datetime(2026, 1, 5, tzinfo=UTC).replace(tzinfo=None)
     stored = {
         "c-fullwidth": ("\uff35\uff2e\uff29-7", "active"),  # alone once normalised: changed
@@ -146,7 +142,7 @@ def test_patient_references_are_normalised_and_collisions_reported_not_merged(
                 },
             )
     with caplog.at_level("WARNING", logger="engine.migrations"):
-        alembic("upgrade", "head")
+        alembic(db, "upgrade", "head")
 
     with db.engine.connect() as conn:
         refs = dict(conn.execute(text("SELECT id, patient_ref FROM cases")).all())
@@ -195,4 +191,4 @@ def test_patient_references_are_normalised_and_collisions_reported_not_merged(
         assert [item.id for item in page.items] == ["c-fullwidth"]
     # Going back below 0005 would leave entries older code cannot read: refused.
     with pytest.raises(RuntimeError, match="cannot downgrade below 0005"):
-        alembic("downgrade", "0004")
+        alembic(db, "downgrade", "0004")

@@ -330,9 +330,69 @@ def test_red_flag_report_with_nothing_reported_is_refused(case: CaseDriver) -> N
     assert case.view.version == before
 
 
-def test_red_flag_report_before_conservative_care_is_refused(case: CaseDriver) -> None:
-    with pytest.raises(engine.MessageNotExpected, match="intake"):
-        case.report_red_flag({"fever": True}, day=0)
+def test_a_red_flag_reported_during_intake_counts_at_the_screen(case: CaseDriver) -> None:
+    """Reported before intake is even done: the screen takes it, and it cannot be cleared."""
+    case.report_red_flag({"saddle_anesthesia": True}, day=0)
+    assert case.ready == ["intake"]
+    case.screen_clear()
+    assert (case.data()["red_flag"], case.data()["urgency"]) == ("cauda_equina", "emergency")
+    assert case.reminders() == {}
+    assert set(case.ready) == {"urgent_mri", "urgent_specialist_referral"}
+
+
+def test_a_red_flag_reported_during_the_screen_is_merged_into_it(case: CaseDriver) -> None:
+    case.complete("intake", intake(), actor="coordinator:ana")
+    case.report_red_flag({"fever": True}, day=0.1)
+    case.complete("red_flag_screen", NO_RED_FLAGS)  # entered as no: the report stands
+    assert case.data()["red_flag"] == "infection"
+    (completed,) = [e for e in case.events("task_completed") if e.step == "red_flag_screen"]
+    assert completed.detail["from_report"] == ["fever"]
+
+
+def _urgent(case: CaseDriver, **finding: bool) -> None:
+    case.complete("intake", intake(), actor="coordinator:ana")
+    case.complete("red_flag_screen", {**NO_RED_FLAGS, **finding})
+
+
+def test_cauda_equina_reported_in_the_urgent_branch_starts_a_4_hour_clock(
+    case: CaseDriver,
+) -> None:
+    """Infection (urgent, 24 h), then cauda equina reported 2 hours in: an emergency, with a
+    new 4-hour clock from the report and its own reminder, sent once."""
+    _urgent(case, fever=True)
+    assert set(case.deadlines()) == {"urgent_action_overdue"}
+    view = case.report_red_flag({"saddle_anesthesia": True}, day=2 / 24)
+    reported_at = case.at_day(2 / 24)
+    assert case.deadlines()["emergency_action_overdue"] == reported_at + 4 * HOUR
+    assert [d.outputs["urgency"] for d in view.decisions] == ["urgent", "emergency"]
+    case.report_red_flag({"bilateral_leg_weakness": True}, day=3 / 24)  # no second clock
+    assert case.deadlines()["emergency_action_overdue"] == reported_at + 4 * HOUR
+    case.wait_until(1)
+    reminders = case.reminder_events()
+    assert [kind for kind, _ in reminders].count("emergency_action_overdue") == 1
+    assert ("emergency_action_overdue", reported_at + 4 * HOUR) in reminders
+    assert case.reminders()["urgent_action_overdue"] == case.at_day(1)
+
+
+def test_the_emergency_clock_stops_when_the_urgent_actions_are_done(case: CaseDriver) -> None:
+    _urgent(case, fever=True)
+    case.report_red_flag({"saddle_anesthesia": True}, day=1 / 24)
+    case.complete("urgent_mri", {"mri_requested_on": "2026-01-05"}, day=2 / 24)
+    case.complete(
+        "urgent_specialist_referral",
+        {"urgent_referral_date": "2026-01-05", "urgent_specialty": "spine"},
+        actor="coordinator:ana",
+    )
+    case.wait_until(2)
+    assert "emergency_action_overdue" not in case.reminders()
+    assert case.view.status == "ended"
+
+
+def test_a_report_no_more_urgent_than_the_branch_starts_no_clock(case: CaseDriver) -> None:
+    _urgent(case, saddle_anesthesia=True)  # already an emergency
+    case.report_red_flag({"fever": True}, day=0.01)
+    assert set(case.deadlines()) == {"urgent_action_overdue"}
+    assert [e.detail["reported"] for e in case.events("message")] == [["fever"]]
 
 
 # -- variances ------------------------------------------------------------------------------
