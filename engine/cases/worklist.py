@@ -108,8 +108,8 @@ def list_cases(
             prefix = normalise_patient_ref(patient_ref_prefix)
         except ValueError:
             return CasePage([], 0, limit, offset)
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        conditions.append(cases.c.patient_ref.like(escaped + "%", escape="\\"))
+        # Compared to the letter: LIKE ignores case on SQLite and not on PostgreSQL.
+        conditions.append(func.substr(cases.c.patient_ref, 1, len(prefix)) == prefix)
     if escalated is not None:
         conditions.append(cases.c.escalated == escalated)
     if overdue is not None:

@@ -34,6 +34,8 @@ def amend(run: CaseRun, step_id: str, data: Any, reason: str) -> None:
     completed = run.workflow.get_tasks(state=TaskState.COMPLETED)
     done = [t for t in completed if t.task_spec.bpmn_id == step_id]
     step = run.pathway.step(step_id)
+    if done and step is not None and step.form is None:
+        raise InvalidTaskData(step_id, [FieldError("data", "this step has no form to correct")])
     if not done or step is None or step.form is None:
         with_forms = {
             t.task_spec.bpmn_id
@@ -66,7 +68,7 @@ def amend(run: CaseRun, step_id: str, data: Any, reason: str) -> None:
         for name, (old, new) in changes.items():
             if name in other.data and other.data[name] == old:
                 other.data[name] = new
-    moved = _follow_clinical_dates(run)
+    moved = _follow_clinical_dates(run, changes)
     detail: dict[str, Any] = {
         "changes": {name: {"from": old, "to": new} for name, (old, new) in changes.items()},
         "reason": reason,
@@ -74,7 +76,11 @@ def amend(run: CaseRun, step_id: str, data: Any, reason: str) -> None:
     if moved:
         detail["deadlines_moved"] = moved
     run.journal.event(EventType.TASK_AMENDED, step, actor=run.actor, **detail)
-    run._check_variances(step, task.data)
+    # The rules of every completed step that read a corrected field run again on its data.
+    for other in run.workflow.get_tasks(state=TaskState.COMPLETED):
+        ruled = run.pathway.step(other.task_spec.bpmn_id)
+        if ruled is not None and ruled.variances and any(n in other.data for n in changes):
+            run._check_variances(ruled, other.data)
     run.run_engine()
 
 
@@ -92,10 +98,12 @@ def _refuse_changed_decisions(run: CaseRun, changes: dict[str, tuple[Any, Any]])
         spec = task.task_spec
         dmn = getattr(spec, "dmnEngine", None)
         if dmn is not None:
+            # The decision as it would be taken now, on the data as it is and as corrected: a
+            # rule that reads today() must not make an unrelated correction look like a change.
             outputs = [o.name for o in dmn.decision_table.outputs if o.name]
-            before = {name: task.data.get(name) for name in outputs}
-            result = dmn.result(_amended(task, changes))
-            after = {name: result.get(name) for name in outputs}
+            as_is, corrected = dmn.result(_amended(task, {})), dmn.result(_amended(task, changes))
+            before = {name: as_is.get(name) for name in outputs}
+            after = {name: corrected.get(name) for name in outputs}
             if after != before:
                 step = run.pathway.step(spec.bpmn_id)
                 name = (step.decision if step else None) or spec.bpmn_id
@@ -103,7 +111,7 @@ def _refuse_changed_decisions(run: CaseRun, changes: dict[str, tuple[Any, Any]])
         if getattr(spec, "cond_task_specs", None) and hasattr(spec, "default_task_spec"):
             taken = {child.task_spec.name for child in task.children}
             chosen = _choice(run, task, changes)
-            if chosen is not None and chosen not in taken:
+            if chosen is not None and chosen not in taken and chosen != _choice(run, task, {}):
                 label = f"{spec.bpmn_id} ({spec.bpmn_name})" if spec.bpmn_name else spec.bpmn_id
                 raise DecisionWouldChange(
                     run.case_id, label, {"path": sorted(taken)}, {"path": [chosen]}
@@ -120,26 +128,48 @@ def _choice(run: CaseRun, task: Any, changes: dict[str, tuple[Any, Any]]) -> str
     return str(default) if default is not None else None
 
 
-def _follow_clinical_dates(run: CaseRun) -> list[dict[str, Any]]:
-    """Fix again the due time of every waiting date-anchored timer from the corrected data."""
+def _follow_clinical_dates(
+    run: CaseRun, changes: dict[str, tuple[Any, Any]]
+) -> list[dict[str, Any]]:
+    """Move every waiting date-anchored timer whose date the correction changes.
+
+    The timer's expression is evaluated on the data before and after the correction; only a
+    timer whose date differs moves (an unrelated correction, or a timer a report arms, is left
+    alone). A timer a person had brought forward keeps the earlier of its time and the new
+    date: a correction never makes a deadline later than someone chose to have it.
+    """
     moved = []
     zone = clinic_zone(run.clock)
+    engine = run.workflow.script_engine
+
+    def due(task: Any, definition: Any) -> str | None:
+        value = engine.evaluate(task, definition.expression)
+        return None if value is None else to_utc(value, zone=zone).isoformat()
+
     for task in run.workflow.get_tasks(state=TaskState.WAITING):
         definition = timer_definition(task.task_spec)
-        if not isinstance(definition, ClockedTimeDate):
-            continue
-        value = run.workflow.script_engine.evaluate(task, definition.expression)
-        due = DISARMED if value is None else to_utc(value, zone=zone).isoformat()
-        previous = task.internal_data.get("event_value")
-        if due == previous:
-            continue
-        task.internal_data["event_value"] = due
         step = run.pathway.step(timer_step(task.task_spec, run.pathway) or "")
+        if not isinstance(definition, ClockedTimeDate) or (step and step.escalation):
+            continue
+        before = due(
+            _amended(task, {k: (new, old) for k, (old, new) in changes.items()}), definition
+        )
+        after = due(task, definition)
+        current = task.internal_data.get("event_value")
+        if after == before or after is None or current == DISARMED:
+            continue
+        if current in (None, before):
+            chosen = after
+        else:  # moved by hand: the earlier of the two
+            chosen = min(to_utc(current), to_utc(after)).isoformat()
+        if chosen == current:
+            continue
+        task.internal_data["event_value"] = chosen
         moved.append(
             {
                 "deadline": (step.deadline if step else None) or task.task_spec.bpmn_id,
-                "from": previous,
-                "to": due,
+                "from": current,
+                "to": chosen,
             }
         )
     return moved

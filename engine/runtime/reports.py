@@ -40,7 +40,7 @@ def deliver_elsewhere(run: CaseRun, message: str, data: Any) -> bool:
     )
     armed = [
         (task, step)
-        for task in run.workflow.get_tasks(state=TaskState.WAITING)
+        for task in run.workflow.get_tasks(state=TaskState.WAITING | TaskState.COMPLETED)
         if timer_definition(task.task_spec) is not None
         and (step := run.pathway.step(timer_step(task.task_spec, run.pathway) or "")) is not None
         and step.escalation is not None
@@ -58,7 +58,8 @@ def deliver_elsewhere(run: CaseRun, message: str, data: Any) -> bool:
         run.journal.add_report(merge_into.id, reported)
         event.detail["merged_into"] = merge_into.id
     for task, step in armed:
-        event.detail.update(_escalate(run, task, step, reported))
+        if task.state == TaskState.WAITING:  # a clock that has fired is left as it was
+            event.detail.update(_escalate(run, task, step, reported))
     return True
 
 
@@ -81,9 +82,10 @@ def _escalate(run: CaseRun, task: Any, step: Step, reported: list[str]) -> dict[
         escalation.urgency
     ):
         return {}  # not more urgent than the branch already is
-    if due_of(task) is not None:
-        return {}  # already armed by an earlier report
     due = add_iso_duration(run.clock.now(), escalation.clock)
+    armed = due_of(task)
+    if armed is not None and armed <= due:
+        return {}  # already armed, as soon or sooner, by an earlier report
     run._changed()
     task.internal_data["event_value"] = due.isoformat()
     for other in run.workflow.get_tasks():

@@ -233,8 +233,8 @@ class CaseRun(TaskTree):
             if timer_definition(task.task_spec) is None:
                 continue
             step = self.pathway.step(timer_step(task.task_spec, self.pathway))
-            if step is None or kind not in (step.deadline, step.id):
-                continue
+            if step is None or kind not in (step.deadline, step.id) or due_of(task) is None:
+                continue  # (a timer waiting unarmed is no deadline yet: only its report arms it)
             self._within_limits(step, task, kind=kind, due_at=due_at)
             value = task.internal_data.get("event_value")
             if isinstance(value, dict):

@@ -734,3 +734,80 @@ def test_only_the_steps_role_corrects_it_and_only_a_completed_step(case: CaseDri
         case.amend("conservative_plan", {"bed_rest": True})
     with pytest.raises(engine.InvalidTaskData, match="changes nothing"):
         case.amend("intake", {"leg_pain_nrs": 6})
+
+
+def test_an_unrelated_correction_leaves_the_emergency_clock_and_moved_deadlines_alone(
+    case: CaseDriver,
+) -> None:
+    _urgent(case, progressive_motor_deficit=True)
+    case.report_red_flag({"saddle_anesthesia": True}, day=1 / 24)
+    clock = case.deadlines()["emergency_action_overdue"]
+    case.amend("intake", {"side": "right"}, day=2 / 24)
+    assert case.deadlines()["emergency_action_overdue"] == clock
+    (amended,) = case.events("task_amended")
+    assert "deadlines_moved" not in amended.detail
+
+
+def test_a_deadline_brought_forward_by_hand_stays_as_early_after_a_correction(
+    case: CaseDriver,
+) -> None:
+    case.screen_clear(symptom_onset="2025-12-29")
+    case.start_conservative()
+    brought = case.at_day(30)
+    with case.db.sessions.begin() as session:
+        engine.reschedule_deadline(
+            session,
+            case_id=case.id,
+            kind="referral_escalation_3_months",
+            due_at=brought,
+            reason="seen in clinic: refer sooner",
+            clock=case.clock,
+            actor="coordinator:ana",
+        )
+    case.amend("intake", {"leg_pain_nrs": 5}, day=1)  # no date changes
+    assert case.deadlines()["referral_escalation_3_months"] == brought
+    case.amend("intake", {"symptom_onset": "2026-01-02"}, day=2)  # a later limit: kept earlier
+    assert case.deadlines()["referral_escalation_3_months"] == brought
+    case.amend("intake", {"symptom_onset": "2025-10-20"}, day=3)  # limit 2026-01-20: sooner
+    assert case.deadlines()["referral_escalation_3_months"] == datetime(2026, 1, 20, tzinfo=UTC)
+
+
+def test_an_unarmed_emergency_clock_cannot_be_set_by_rescheduling(case: CaseDriver) -> None:
+    _urgent(case, fever=True)
+    with case.db.sessions.begin() as session, pytest.raises(engine.DeadlineNotFound):
+        engine.reschedule_deadline(
+            session,
+            case_id=case.id,
+            kind="emergency_action_overdue",
+            due_at=case.at_day(1),
+            reason="pre-empting",
+            clock=case.clock,
+            actor="coordinator:ana",
+        )
+
+
+def test_a_report_after_the_emergency_clock_fired_is_still_recorded(case: CaseDriver) -> None:
+    _urgent(case, fever=True)
+    case.report_red_flag({"saddle_anesthesia": True}, day=0.01)
+    case.wait_until(0.5)  # the 4-hour clock has fired, the urgent actions are open
+    case.report_red_flag({"bilateral_leg_weakness": True}, day=0.6)
+    reports = [e.detail["reported"] for e in case.events("message")]
+    assert reports == [["saddle_anesthesia"], ["bilateral_leg_weakness"]]
+
+
+def test_a_later_correction_of_a_referral_made_in_time_raises_no_2_week_variance(
+    case: CaseDriver,
+) -> None:
+    case.screen_clear(disabling_pain=True)
+    case.start_conservative()
+    case.complete("specialist_referral", referral_on(10), day=10, actor="coordinator:ana")
+    case.amend("specialist_referral", {"specialty": "pain clinic"}, day=20)
+    assert case.variances() == []
+
+
+def test_correcting_the_pain_score_runs_the_plans_rules_again(case: CaseDriver) -> None:
+    case.screen_clear(leg_pain_nrs=8)
+    case.start_conservative(opioid_short_course=True)
+    assert case.variances() == []
+    case.amend("intake", {"leg_pain_nrs": 5}, day=1)
+    assert case.variances() == ["opioid_without_severe_pain"]
