@@ -30,8 +30,36 @@ _EVENT_NAMES = {
 }
 
 
+_DIAGRAMS = (".bpmn", ".dmn")
+
+
+def _diagram_paths(names: list[str]) -> tuple[list[Path], list[str]]:
+    """The diagrams named, a folder standing for the BPMN and DMN files in it; and a note for
+    each file left out because it is not a diagram (``bpmn/*`` also names the README)."""
+    paths: list[Path] = []
+    skipped: list[str] = []
+    for name in names:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in _DIAGRAMS)
+            if not found:
+                skipped.append(f"{name}: a folder with no .bpmn or .dmn file in it")
+            paths.extend(found)
+        elif path.is_file() and path.suffix.lower() not in _DIAGRAMS:
+            skipped.append(f"{name}: skipped, not a .bpmn or .dmn file")
+        else:
+            paths.append(path)  # a missing file is reported as a problem of its own
+    return paths, skipped
+
+
 def _validate(args: argparse.Namespace) -> int:
-    reports = engine.validate_paths([Path(p) for p in args.files])
+    paths, skipped = _diagram_paths(args.files)
+    for note in skipped:
+        print(note)
+    if not paths:
+        print("pathway validate: no diagram to check", file=sys.stderr)
+        return EXIT_USAGE
+    reports = engine.validate_paths(paths)
     bad = 0
     for report in reports:
         if report.deployable:
@@ -252,8 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pathway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = commands.add_parser("validate", help="check BPMN/DMN files: deployable or why not")
-    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate = commands.add_parser(
+        "validate", help="check BPMN/DMN files (or the folders holding them): deployable or why not"
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE_OR_FOLDER")
     validate.set_defaults(func=_validate)
 
     simulate = commands.add_parser("simulate", help="run scenario files on a simulated clock")

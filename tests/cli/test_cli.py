@@ -302,3 +302,19 @@ def test_a_red_flag_reported_during_the_screen_simulates_into_the_urgent_branch(
     (decision,) = [e for e in output["timeline"] if e["type"] == "decision"]
     assert decision["outputs"]["red_flag"] == "progressive_deficit"
     assert set(output["final"]["ready_tasks"]) == {"urgent_mri", "urgent_specialist_referral"}
+
+
+def test_validate_takes_a_folder_and_skips_what_is_not_a_diagram() -> None:
+    folder = pathway("validate", "bpmn")
+    assert folder.returncode == 0, folder.stdout + folder.stderr
+    assert folder.stdout.splitlines() == [
+        "bpmn/lumbar_radiculopathy.bpmn: deployable",
+        "bpmn/red_flags.dmn: deployable",
+        "2 of 2 files deployable",
+    ]
+    globbed = pathway("validate", "bpmn/README.md", "bpmn/lumbar_radiculopathy.bpmn")
+    assert globbed.returncode == 0, globbed.stdout + globbed.stderr
+    assert globbed.stdout.splitlines()[0] == "bpmn/README.md: skipped, not a .bpmn or .dmn file"
+    nothing = pathway("validate", "docs")
+    assert nothing.returncode == 2
+    assert "no .bpmn or .dmn file" in nothing.stdout and "no diagram" in nothing.stderr

@@ -210,6 +210,21 @@ def test_timer_literal_or_expression_is_accepted(body: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "body",
+    ["P6WW", "PT", "P1Y2", "P", "&quot;P14DD&quot; if score &gt; 8 else null", "'PT4HH'"],
+)
+def test_a_timer_that_is_not_iso_8601_is_a_problem_at_validation(body: str) -> None:
+    """These passed validation and failed only when the timer was reached."""
+    bpmn = _bpmn((TIMER, TIMER.replace("P14D", body)))
+    report = _check(bpmn, DMN_FIXTURE.read_bytes())
+    (problem,) = report.problems
+    assert "is not an ISO 8601 duration" in problem.message
+    assert problem.element_id == "wait_timer"
+    assert problem.line == _line_of(bpmn, 'id="wait_timer"')  # the element, as for any problem
+    assert problem.fix and "P14D" in problem.fix
+
+
+@pytest.mark.parametrize(
     "entry", ["-", "true", "&gt; 5", "1 &lt; ? &lt; 9", "? in (1, 2)", "", "not in (3, 4)", " "]
 )
 def test_dmn_unary_tests_are_accepted(entry: str) -> None:
