@@ -19,9 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import engine
 
-from . import problems
+from . import problems, routes, worklist
 from .auth import TokenVerifier
-from .routes import router
 from .settings import ApiSettings, get_settings
 
 log = logging.getLogger("api.access")
@@ -203,7 +202,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.clock = engine.SystemClock(zone=settings.zone)
     app.state.verifier = TokenVerifier(settings)
     problems.install(app)
-    app.include_router(router)
+    app.include_router(routes.router)
+    app.include_router(worklist.router)
 
     app.add_middleware(AccessLog, max_body_bytes=settings.max_body_bytes)
     return app

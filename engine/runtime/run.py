@@ -8,19 +8,16 @@ and notes in its journal the audit events, reminders, variances and the end it s
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.util.task import TaskState
 
-from ..clock import Clock, clinic_today, clinic_zone
+from ..clock import Clock, clinic_today
 from ..definitions import Pathway
-from ..diagrams import to_utc
 from ..errors import (
-    DeadlineNotFound,
     ExecutionFailed,
     FieldError,
     InvalidTaskData,
@@ -33,9 +30,9 @@ from ..inputs import normalise_patient_ref
 from ..sandbox import expressions
 from ..steps import Step
 from ..vocabulary import EventType, Role
-from . import amendments, reports
+from . import amendments, deadlines, reports
 from .records import Journal
-from .tree import TaskTree, due_of, timer_definition, timer_step
+from .tree import TaskTree, due_of
 
 log = logging.getLogger(__name__)
 
@@ -209,107 +206,20 @@ class CaseRun(TaskTree):
         return accepted
 
     def _check_permitted(self, step: Step | None, what: str) -> None:
+        self.check_roles(step.role if step else None, what)
+
+    def check_roles(self, role: str | None, what: str) -> None:
+        """Refuse (NotPermitted) a caller who holds none of the comma-separated roles; no role
+        named means anyone, and admin may do anything."""
         if self.roles is None or Role.ADMIN in self.roles:
             return
-        allowed = {r.strip() for r in (step.role or "").split(",") if r.strip()} if step else set()
+        allowed = {r.strip() for r in (role or "").split(",") if r.strip()}
         if allowed and not allowed & self.roles:
             raise NotPermitted(what, sorted(allowed))
 
     def reschedule(self, kind: str, due_at: datetime, reason: str) -> None:
-        """Move the waiting timer(s) of a deadline to a new due time, with the reason, within
-        the limits the diagram sets on the timer (``pathway.deadline.*``)."""
-        now = self.clock.now()
-        if due_at < now - NOW_TOLERANCE:
-            raise InvalidTaskData(
-                "reschedule",
-                [
-                    FieldError(
-                        "due_at", f"must not be in the past (it is {_local(now, self.clock)} now)"
-                    )
-                ],
-            )
-        moved = []
-        for task in self.workflow.get_tasks(state=TaskState.WAITING):
-            if timer_definition(task.task_spec) is None:
-                continue
-            step = self.pathway.step(timer_step(task.task_spec, self.pathway))
-            if step is None or kind not in (step.deadline, step.id) or due_of(task) is None:
-                continue  # (a timer waiting unarmed is no deadline yet: only its report arms it)
-            self._within_limits(step, task, kind=kind, due_at=due_at)
-            value = task.internal_data.get("event_value")
-            if isinstance(value, dict):
-                previous = value.get("next")
-                value["next"] = due_at.isoformat()
-            else:
-                previous = value
-                task.internal_data["event_value"] = due_at.isoformat()
-            moved.append((step, previous))
-        if not moved:
-            raise DeadlineNotFound(
-                self.case_id, kind, sorted({t.deadline or t.step for t in self.waiting_timers()})
-            )
-        for step, previous in moved:
-            self.journal.event(
-                EventType.DEADLINE_RESCHEDULED,
-                step,
-                actor=self.actor,
-                deadline=kind,
-                previous_due_at=previous,
-                due_at=due_at.isoformat(),
-                reason=reason,
-            )
-        self.run_engine()
-
-    def _limit(self, step: Step, task: Any, expression: str) -> datetime:
-        try:
-            value = expressions.evaluate(expression, names=task.data, clock=self.clock)
-        except expressions.ExpressionFailed as exc:
-            raise ExecutionFailed(self.case_id, step.id, f"deadline limit: {exc.reason}") from None
-        return to_utc(value, zone=clinic_zone(self.clock))
-
-    def _within_limits(self, step: Step, task: Any, *, kind: str, due_at: datetime) -> None:
-        """Refuse a move past the guideline's limits; record a move earlier than its earliest
-        as the variance the diagram names, by the role it names."""
-        limits = step.limits
-        quote = f' The guideline: "{step.evidence.quote}"' if step.evidence.quote else ""
-        if limits.latest:
-            latest = self._limit(step, task, limits.latest)
-            if due_at > latest:
-                why = f" {limits.latest_rule}" if limits.latest_rule else ""
-                raise InvalidTaskData(
-                    "reschedule",
-                    [
-                        FieldError(
-                            "due_at",
-                            f"must not be later than {_local(latest, self.clock)} for {kind}."
-                            f"{why}{quote}",
-                        )
-                    ],
-                )
-        current = due_of(task)
-        if not limits.later and current is not None and due_at > current:
-            raise InvalidTaskData(
-                "reschedule",
-                [
-                    FieldError(
-                        "due_at",
-                        f"{kind} may be brought forward, never moved later than it is "
-                        f"({_local(current, self.clock)}).{quote}",
-                    )
-                ],
-            )
-        if limits.earliest and due_at < self._limit(step, task, limits.earliest):
-            if limits.earlier_role:
-                self._check_permitted_roles(limits.earlier_role, f"{kind} earlier")
-            if limits.earlier_variance:
-                self.journal.variance(step, code=limits.earlier_variance, rule=limits.earlier_rule)
-
-    def _check_permitted_roles(self, role: str, what: str) -> None:
-        if self.roles is None or Role.ADMIN in self.roles:
-            return
-        allowed = {r.strip() for r in role.split(",") if r.strip()}
-        if not allowed & self.roles:
-            raise NotPermitted(what, sorted(allowed))
+        """Move a deadline within the diagram's limits (see ``deadlines``)."""
+        deadlines.reschedule(self, kind, due_at, reason)
 
     def amend(self, step_id: str, data: Any, reason: str) -> None:
         """Correct fields of a completed step (see ``amendments``)."""
@@ -435,16 +345,6 @@ class CaseRun(TaskTree):
 
     def _today(self) -> date:
         return clinic_today(self.clock)
-
-
-NOW_TOLERANCE = timedelta(minutes=1)
-"""A due time this far in the past still means "now" (a clock a little behind, the time a
-request takes); further back it is refused."""
-
-
-def _local(when: datetime, clock: Clock) -> str:
-    """A time as the clinic reads it."""
-    return when.astimezone(clinic_zone(clock)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _reason(exc: Exception) -> str:

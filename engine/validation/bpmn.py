@@ -11,15 +11,13 @@ to change. Nothing here runs diagram code: expressions are only compiled by the 
 
 from __future__ import annotations
 
-import ast
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
-from ..diagrams import BPMN_NS, BusinessRuleTaskParser, build_specs, is_iso_literal
+from ..diagrams import BPMN_NS, BusinessRuleTaskParser, build_specs
 from ..errors import Problem
 from ..steps import ROLES, read_steps
 from .problems import (
@@ -34,6 +32,7 @@ from .problems import (
     text_of,
 )
 from .spiff import clean_message, crash_problem, engine_problem, merge_engine_problems
+from .timers import timer_body_problem
 
 # With the helpers that live in validation.problems and validation.spiff: importable from here.
 __all__ = [
@@ -87,55 +86,11 @@ def _expression_checks(file: str, process: etree._Element) -> Iterator[Problem |
         for kind in _TIMES:
             body = definition.find(f"{_B}{kind}")
             text = text_of(body) if body is not None else ""
-            if not text or is_iso_literal(text):
-                continue
-            meant = [text] if _LOOKS_ISO.fullmatch(text) else _string_constants(text)
-            bad = [
-                value
-                for value in meant
-                if _LOOKS_ISO.fullmatch(value) and not is_iso_literal(value)
-            ]
-            if bad:
-                yield problem(
-                    file,
-                    event,
-                    f"the {kind} of {label(event)} gives '{bad[0][:40]}', which is not an ISO 8601 "
-                    + (
-                        "date"
-                        if kind == "timeDate"
-                        else "cycle"
-                        if kind == "timeCycle"
-                        else "duration"
-                    ),
-                    "write a duration such as P6W, P14D or PT4H, a date-time such as "
-                    "2026-03-01T00:00:00Z, or a cycle such as R3/PT1H",
-                )
-            elif not _LOOKS_ISO.fullmatch(text):
-                yield code_problem(file, event, f"the {kind}", text)
+            yield timer_body_problem(file, event, kind, text)
     for task in _descendants(process, "scriptTask"):
         script = task.find(f"{_B}script")
         if script is not None and text_of(script):
             yield code_problem(file, task, "the script", script.text or "", script=True)
-
-
-# What a person meant as an ISO 8601 value: a duration (P..., PT...), a cycle (R.../...) or a
-# date. One of these that does not parse fails only when the timer is reached, so it is a
-# problem at validation (P6WW, PT, P1Y2), whether written bare or as a string in an expression.
-_LOOKS_ISO = re.compile(r"P[0-9T][0-9A-Za-z.,]*|PT?|R\d*/\S*|\d{4}-\d{2}-\d{2}\S*")
-
-
-def _string_constants(source: str) -> list[str]:
-    """The text constants of an expression (none when it does not parse: the code check says
-    why)."""
-    try:
-        tree = ast.parse(source.strip(), mode="eval")
-    except SyntaxError:
-        return []
-    return [
-        n.value.strip()
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Constant) and isinstance(n.value, str)
-    ]
 
 
 def _flow_checks(file: str, process: etree._Element) -> Iterator[Problem]:

@@ -1,0 +1,106 @@
+"""Moving a deadline: a person sets a waiting timer to a new due time, with a reason, within
+the limits the diagram writes on the timer (``pathway.deadline.*``, see ``steps``): never into
+the past, never past its latest, never later when it may only come earlier, and earlier than
+its earliest only by the role it names, recording the variance it names."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from SpiffWorkflow.util.task import TaskState
+
+from ..clock import Clock, clinic_zone
+from ..diagrams import to_utc
+from ..errors import DeadlineNotFound, ExecutionFailed, FieldError, InvalidTaskData
+from ..sandbox import expressions
+from ..steps import Step
+from ..vocabulary import EventType
+from .tree import due_of, timer_definition, timer_step
+
+if TYPE_CHECKING:
+    from .run import CaseRun
+
+NOW_TOLERANCE = timedelta(minutes=1)
+"""A due time this far in the past still means "now" (a clock a little behind, the time a
+request takes); further back it is refused."""
+
+
+def reschedule(run: CaseRun, kind: str, due_at: datetime, reason: str) -> None:
+    """Move the waiting timer(s) of a deadline to a new due time, with the reason."""
+    now = run.clock.now()
+    if due_at < now - NOW_TOLERANCE:
+        raise _refused(f"must not be in the past (it is {_local(now, run.clock)} now)")
+    moved = []
+    for task in run.workflow.get_tasks(state=TaskState.WAITING):
+        if timer_definition(task.task_spec) is None:
+            continue
+        step = run.pathway.step(timer_step(task.task_spec, run.pathway))
+        if step is None or kind not in (step.deadline, step.id) or due_of(task) is None:
+            continue  # (a timer waiting unarmed is no deadline yet: only its report arms it)
+        _within_limits(run, step, task, kind=kind, due_at=due_at)
+        value = task.internal_data.get("event_value")
+        if isinstance(value, dict):
+            previous = value.get("next")
+            value["next"] = due_at.isoformat()
+        else:
+            previous = value
+            task.internal_data["event_value"] = due_at.isoformat()
+        moved.append((step, previous))
+    if not moved:
+        raise DeadlineNotFound(
+            run.case_id, kind, sorted({t.deadline or t.step for t in run.waiting_timers()})
+        )
+    for step, previous in moved:
+        run.journal.event(
+            EventType.DEADLINE_RESCHEDULED,
+            step,
+            actor=run.actor,
+            deadline=kind,
+            previous_due_at=previous,
+            due_at=due_at.isoformat(),
+            reason=reason,
+        )
+    run.run_engine()
+
+
+def _refused(message: str) -> InvalidTaskData:
+    return InvalidTaskData("reschedule", [FieldError("due_at", message)])
+
+
+def _local(when: datetime, clock: Clock) -> str:
+    """A time as the clinic reads it."""
+    return when.astimezone(clinic_zone(clock)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _limit(run: CaseRun, step: Step, task: Any, expression: str) -> datetime:
+    try:
+        value = expressions.evaluate(expression, names=task.data, clock=run.clock)
+    except expressions.ExpressionFailed as exc:
+        raise ExecutionFailed(run.case_id, step.id, f"deadline limit: {exc.reason}") from None
+    return to_utc(value, zone=clinic_zone(run.clock))
+
+
+def _within_limits(run: CaseRun, step: Step, task: Any, *, kind: str, due_at: datetime) -> None:
+    """Refuse a move past the guideline's limits; record a move earlier than its earliest
+    as the variance the diagram names, by the role it names."""
+    limits = step.limits
+    quote = f' The guideline: "{step.evidence.quote}"' if step.evidence.quote else ""
+    if limits.latest:
+        latest = _limit(run, step, task, limits.latest)
+        if due_at > latest:
+            why = f" {limits.latest_rule}" if limits.latest_rule else ""
+            raise _refused(
+                f"must not be later than {_local(latest, run.clock)} for {kind}.{why}{quote}"
+            )
+    current = due_of(task)
+    if not limits.later and current is not None and due_at > current:
+        raise _refused(
+            f"{kind} may be brought forward, never moved later than it is "
+            f"({_local(current, run.clock)}).{quote}"
+        )
+    if limits.earliest and due_at < _limit(run, step, task, limits.earliest):
+        if limits.earlier_role:
+            run.check_roles(limits.earlier_role, f"{kind} earlier")
+        if limits.earlier_variance:
+            run.journal.variance(step, code=limits.earlier_variance, rule=limits.earlier_rule)
