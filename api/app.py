@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import engine
 
-from . import problems, routes, worklist
+from . import definitions, problems, routes, worklist
 from .auth import TokenVerifier
 from .settings import ApiSettings, get_settings
 
@@ -58,9 +58,16 @@ class AccessLog:
     middleware: Starlette's BaseHTTPMiddleware costs a task and two streams per request.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    def _limit(self, scope: Scope) -> tuple[int, str]:
+        """A diagram upload may be larger than any other request body."""
+        if scope["method"] == "POST" and scope["path"] == "/definitions":
+            return self.max_upload_bytes, "PATHWAY_MAX_DEFINITION_BYTES"
+        return self.max_body_bytes, "PATHWAY_MAX_BODY_BYTES"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,6 +89,7 @@ class AccessLog:
             await send(message)
 
         received = 0
+        limit, setting = self._limit(scope)
 
         async def receive_within_limit() -> Message:
             # A body sent without Content-Length is cut off as it grows past the limit. The
@@ -90,13 +98,13 @@ class AccessLog:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise StarletteHTTPException(413)
+                if received > limit:
+                    raise StarletteHTTPException(413, problems.too_large_detail(limit, setting))
             return message
 
         try:
             length = headers.get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.max_body_bytes:
+            if length.isdigit() and int(length) > limit:
                 # Refused before a byte of the body is read. (FastAPI's own max_body_size
                 # would answer this one in plain text, not as a problem.)
                 await _answer(
@@ -106,7 +114,7 @@ class AccessLog:
                     status=413,
                     slug="http-413",
                     title="Request body too large",
-                    detail=problems.too_large_detail(self.max_body_bytes),
+                    detail=problems.too_large_detail(limit, setting),
                     close=True,
                 )
             else:
@@ -179,6 +187,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             try:
                 with sessions.begin() as session:
                     engine.deploy_bundled(session, now=engine.SystemClock().now())
+                    stopped = engine.interrupt_migrations(session, now=engine.SystemClock().now())
+                    if stopped:
+                        log.warning(
+                            "%d migration(s) were stopped by a restart: run them again to "
+                            "move the rest of their cases",
+                            stopped,
+                        )
                 break
             except IntegrityError:
                 if attempt == 2:
@@ -204,6 +219,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(routes.router)
     app.include_router(worklist.router)
+    app.include_router(definitions.router)
 
-    app.add_middleware(AccessLog, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        AccessLog,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=definitions.upload_limit(settings),
+    )
     return app

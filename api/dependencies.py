@@ -30,7 +30,7 @@ from .schemas import (
 
 _ERRORS = {
     code: {"model": Problem, "content": {PROBLEM: {}}}
-    for code in (400, 401, 403, 404, 409, 422, 428)
+    for code in (400, 401, 403, 404, 409, 413, 415, 422, 428)
 }
 
 

@@ -40,6 +40,10 @@ _ENGINE: dict[type[engine.PathwayError], tuple[int, str, str]] = {
     engine.InvalidTaskData: (422, "invalid-data", "The data was refused"),
     engine.IdempotencyKeyReused: (422, "idempotency-key-reused", "Idempotency-Key reused"),
     engine.IdempotencyKeyInUse: (409, "idempotency-key-in-use", "The first request still runs"),
+    engine.DefinitionInvalid: (422, "definition-invalid", "The definition has problems"),
+    engine.MigrationInvalid: (422, "migration-invalid", "These versions cannot be migrated"),
+    engine.MigrationConflict: (409, "migration-running", "A migration is already running"),
+    engine.MigrationNotFound: (404, "migration-not-found", "No such migration"),
     engine.ExecutionFailed: (500, "pathway-failed", "The pathway could not run this step"),
 }
 
@@ -66,9 +70,9 @@ def body(
     }
 
 
-def too_large_detail(limit: int) -> str:
+def too_large_detail(limit: int, setting: str = "PATHWAY_MAX_BODY_BYTES") -> str:
     """Why a request body was refused for its size."""
-    return f"the request body is larger than {limit:,} bytes (PATHWAY_MAX_BODY_BYTES)"
+    return f"the request body is larger than {limit:,} bytes ({setting})"
 
 
 def unexpected_detail(request_id: str) -> str:
@@ -181,7 +185,6 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
     detail, headers = str(exc.detail), getattr(exc, "headers", None)
     if exc.status_code == 413:  # a body without Content-Length that grew past the limit
-        detail = too_large_detail(request.app.state.settings.max_body_bytes)
         # Closed, or the server would read (and throw away) the rest, however long it is.
         headers = {"Connection": "close"}
     return problem(

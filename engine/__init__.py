@@ -50,8 +50,31 @@ from .cases import (
     unclaim_task,
     worklist,
 )
+from .cases.migration import (
+    CaseMove,
+    MigrationView,
+    migration_status,
+    run_migration,
+    start_migration,
+)
+from .cases.migration import (
+    interrupt_running as interrupt_migrations,
+)
+from .cases.migration import (
+    preview as preview_migration,
+)
 from .clock import Clock, SimulatedClock, SystemClock, clinic_today, clinic_zone, zone_named
-from .definitions import DefinitionInfo, deploy, deploy_bundled, latest, original_files
+from .definitions import (
+    DefinitionInfo,
+    VersionSummary,
+    deploy,
+    deploy_bundled,
+    latest,
+    original_files,
+)
+from .definitions import file_of as definition_file
+from .definitions import version as definition_version
+from .definitions import versions as definition_versions
 from .errors import (
     CaseClosed,
     CaseNotFound,
@@ -66,6 +89,9 @@ from .errors import (
     IdempotencyKeyReused,
     InvalidTaskData,
     MessageNotExpected,
+    MigrationConflict,
+    MigrationInvalid,
+    MigrationNotFound,
     NotPermitted,
     PathwayError,
     Problem,
@@ -136,6 +162,9 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "IdempotencyKeyReused",
     "InvalidTaskData",
     "MessageNotExpected",
+    "MigrationConflict",
+    "MigrationInvalid",
+    "MigrationNotFound",
     "NotPermitted",
     "Problem",
     "ScenarioInvalid",
@@ -188,6 +217,18 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "latest",
     "original_files",
     "DefinitionInfo",
+    "VersionSummary",
+    "definition_file",
+    "definition_version",
+    "definition_versions",
+    # migrations: moving running cases between versions (API, CLI)
+    "CaseMove",
+    "MigrationView",
+    "interrupt_migrations",
+    "migration_status",
+    "preview_migration",
+    "run_migration",
+    "start_migration",
     "validate_documents",
     "validate_paths",
     "FileReport",

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +22,9 @@ from . import bundled
 from .diagrams import ParsedPathway, build_specs, parse_xml
 from .errors import DefinitionInvalid, DefinitionNotFound, Problem
 from .steps import Step, read_steps
-from .store import definition_files, definitions
+from .store import cases, definition_files, definitions
 from .validation.documents import validate_documents
+from .vocabulary import CaseStatus
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class DefinitionInfo:
     version: int
     bundle_sha256: str
     created_at: datetime
+    created: bool = field(default=False, compare=False)
+    """Whether this deployment stored it (False when the same bytes were there already)."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ def deploy(session: Session, *, files: list[tuple[str, bytes]], now: datetime) -
     )
     assert new_id is not None
     log.info("deployed pathway %s version %d (%s)", pathway, version, bundle[:12])
-    return DefinitionInfo(int(new_id), pathway, version, bundle, now)
+    return DefinitionInfo(int(new_id), pathway, version, bundle, now, created=True)
 
 
 def deploy_bundled(session: Session, *, now: datetime) -> DefinitionInfo:
@@ -150,6 +153,24 @@ def latest(session: Session, pathway: str) -> DefinitionInfo:
     ).first()
     if row is None:
         raise DefinitionNotFound(pathway)
+    return _info(row)
+
+
+def version(session: Session, pathway: str, number: int) -> DefinitionInfo:
+    """Return one stored version of a pathway."""
+    row = session.execute(
+        select(definitions).where(definitions.c.pathway == pathway, definitions.c.version == number)
+    ).first()
+    if row is None:
+        raise DefinitionNotFound(f"{pathway} version {number}")
+    return _info(row)
+
+
+def info(session: Session, definition_id: int) -> DefinitionInfo:
+    """Return a stored definition by its id."""
+    row = session.execute(select(definitions).where(definitions.c.id == definition_id)).first()
+    if row is None:
+        raise DefinitionNotFound(str(definition_id))
     return _info(row)
 
 
@@ -204,3 +225,64 @@ def load(session: Session, definition_id: int, *, bundle_sha256: str | None = No
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return pathway
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One stored version of a pathway: its files and how many cases run on it."""
+
+    pathway: str
+    version: int
+    bundle_sha256: str
+    created_at: datetime
+    files: list[tuple[str, str, int]]  # (name, sha256, size in bytes), the BPMN first
+    running_cases: int
+
+
+def versions(session: Session, pathway: str | None = None) -> list[VersionSummary]:
+    """Every stored version (of one pathway, or of all), oldest first, with the files it
+    holds and its running cases."""
+    query = select(definitions).order_by(definitions.c.pathway, definitions.c.version)
+    if pathway is not None:
+        query = query.where(definitions.c.pathway == pathway)
+    rows = session.execute(query).all()
+    if pathway is not None and not rows:
+        raise DefinitionNotFound(pathway)
+    shas = {sha for r in rows for sha in (r.bpmn_sha256, *r.dmn_sha256)}
+    files = {
+        f.sha256: (f.filename, f.sha256, int(f.size))
+        for f in session.execute(
+            select(
+                definition_files.c.sha256,
+                definition_files.c.filename,
+                func.length(definition_files.c.content).label("size"),
+            ).where(definition_files.c.sha256.in_(shas))
+        )
+    }
+    running: dict[int, int] = dict(
+        session.execute(
+            select(cases.c.definition_id, func.count())
+            .where(cases.c.status == CaseStatus.ACTIVE)
+            .group_by(cases.c.definition_id)
+        ).all()
+    )
+    return [
+        VersionSummary(
+            r.pathway,
+            r.version,
+            r.bundle_sha256,
+            r.created_at,
+            [files[sha] for sha in (r.bpmn_sha256, *r.dmn_sha256)],
+            int(running.get(r.id, 0)),
+        )
+        for r in rows
+    ]
+
+
+def file_of(session: Session, pathway: str, number: int, name: str) -> bytes:
+    """The bytes of one file of a stored version, exactly as deployed."""
+    found = version(session, pathway, number)
+    for filename, content in original_files(session, found.id):
+        if filename == name:
+            return content
+    raise DefinitionNotFound(f"{pathway} version {number} file {name}")

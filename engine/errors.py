@@ -67,6 +67,33 @@ class DefinitionNotFound(PathwayError):
         super().__init__(f"no deployed pathway '{pathway}'")
 
 
+class MigrationInvalid(PathwayError):
+    """A migration asked for versions that cannot be migrated between."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class MigrationConflict(PathwayError):
+    """A migration of the pathway is already running."""
+
+    def __init__(self, pathway: str, migration_id: int) -> None:
+        self.pathway = pathway
+        self.migration_id = migration_id
+        super().__init__(
+            f"migration {migration_id} of {pathway} is still running: wait for it to finish"
+        )
+
+
+class MigrationNotFound(PathwayError):
+    """No migration has the given id."""
+
+    def __init__(self, migration_id: int) -> None:
+        self.migration_id = migration_id
+        super().__init__(f"migration {migration_id} not found")
+
+
 class CaseNotFound(PathwayError):
     """No case has the given id."""
 

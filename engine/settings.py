@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from .clock import zone_named
@@ -33,6 +33,9 @@ class EngineSettings(BaseSettings):
     """SQLAlchemy URL; empty means the SQLite file ``<data_dir>/pathway.db``."""
 
     log_level: str = "INFO"
+
+    max_definition_bytes: int = Field(default=5_000_000, ge=10_000, le=100_000_000)
+    """The largest BPMN or DMN file that is read, validated or deployed (5 MB)."""
 
     timezone: str = "UTC"
     """The clinic's IANA time zone: clinical dates (a form's "not in the future", today(),

@@ -232,6 +232,37 @@ case_events = Table(
     Column("evidence", JSON, nullable=True),
 )
 
+# A move of a pathway's running cases from one version to another, and each case's outcome.
+definition_migrations = Table(
+    "definition_migrations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pathway", String(200), nullable=False, index=True),
+    Column("from_definition_id", ForeignKey("definitions.id"), nullable=False),
+    Column("to_definition_id", ForeignKey("definitions.id"), nullable=False),
+    Column("from_version", Integer, nullable=False),
+    Column("to_version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("actor", String(200), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+)
+
+migration_cases = Table(
+    "migration_cases",
+    metadata,
+    Column(
+        "migration_id",
+        ForeignKey("definition_migrations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("case_id", String(36), primary_key=True),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("at", UTCDateTime, nullable=True),
+)
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -48,6 +48,7 @@ class EventType(StrEnum):
     CASE_CANCELLED = "case_cancelled"
     NOTE = "note"
     CASE_ENDED = "case_ended"
+    MIGRATED = "migrated"
 
 
 class Role(StrEnum):

@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,8 @@ PG_ADMIN_URL = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TABLES = (
+    "migration_cases",
+    "definition_migrations",
     "case_events",
     "variances",
     "reminders",
@@ -68,6 +71,30 @@ def postgres_url() -> Iterator[str]:
     except Exception as exc:
         _unavailable(f"{PG_ADMIN_URL}: {exc.__class__.__name__}")
     name = f"pathway_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    db = engine.make_engine(url)
+    engine.upgrade(db)
+    db.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@contextmanager
+def own_postgres_database() -> Iterator[str]:
+    """A migrated PostgreSQL database of its own, dropped afterwards (for a server whose
+    definitions a test changes: the shared database keeps the bundled pathway as its only
+    version)."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as exc:
+        _unavailable(f"{PG_ADMIN_URL}: {exc.__class__.__name__}")
+    name = f"pathway_own_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"

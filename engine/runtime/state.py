@@ -166,13 +166,19 @@ def load_state(blob: bytes, *, parsed: ParsedPathway, script_engine: Any) -> Bpm
     return load_state_and_memo(blob, parsed=parsed, script_engine=script_engine)[0]
 
 
+def read_document(blob: bytes) -> dict[str, Any]:
+    """The stored document (task tree, memo) in the current format, not yet restored."""
+    dct: dict[str, Any] = orjson.loads(zlib.decompress(blob))
+    if dct.get("format") != FORMAT or dct.get("spiff") != SPIFF_VERSION:
+        dct = migrate(dct)
+    return dct
+
+
 def load_state_and_memo(
     blob: bytes, *, parsed: ParsedPathway, script_engine: Any
 ) -> tuple[BpmnWorkflow, dict[str, Any] | None]:
     """Restore a workflow and the memo the engine stored beside it (None in older states)."""
-    dct = orjson.loads(zlib.decompress(blob))
-    if dct.get("format") != FORMAT or dct.get("spiff") != SPIFF_VERSION:
-        dct = migrate(dct)
+    dct = read_document(blob)
     memo = dct.pop("memo", None)
     del dct["format"], dct["spiff"]
     workflow: BpmnWorkflow = _converter.restore(dct, parsed=parsed, script_engine=script_engine)

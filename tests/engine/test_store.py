@@ -30,12 +30,12 @@ def test_migrations_match_the_table_definitions(db: Database) -> None:
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection)
         assert compare_metadata(context, metadata) == []
-    assert engine.current_revision(db.engine) == "0006"
+    assert engine.current_revision(db.engine) == "0007"
 
 
 def test_upgrade_is_idempotent(db: Database) -> None:
     engine.upgrade(db.engine)
-    assert engine.current_revision(db.engine) == "0006"
+    assert engine.current_revision(db.engine) == "0007"
 
 
 def test_the_roles_of_ready_steps_are_carried_into_rows_of_their_own(db: Database) -> None:

@@ -1,0 +1,395 @@
+"""Moving a pathway's running cases from one version to another.
+
+``preview`` is the dry run: for every running case of the old version, whether it can move
+or why not, read from the stored task trees without restoring them. ``start_migration``
+records a migration and the cases it will try; ``run_migration`` moves them one by one, each
+in its own transaction (a case that cannot move is left exactly as it was and reported),
+keeping every waiting timer's due time and writing a ``migrated`` event into the case's
+timeline. Running it again moves nothing more: only cases still on the old version are
+tried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from .. import definitions
+from ..clock import Clock
+from ..definitions import DefinitionInfo
+from ..errors import DefinitionNotFound, MigrationConflict, MigrationInvalid, MigrationNotFound
+from ..runtime import CaseRun, load_state_and_memo
+from ..runtime import move as tree
+from ..sandbox import script_engine
+from ..store import (
+    case_task_roles,
+    case_tasks,
+    cases,
+    definition_migrations,
+    migration_cases,
+)
+from ..vocabulary import CaseStatus, EventType
+from .commands import _memo_from_rows
+from .persistence import lock, save
+
+log = logging.getLogger(__name__)
+
+MOVED, REFUSED, FAILED, SKIPPED, PENDING = "moved", "refused", "failed", "skipped", "pending"
+
+
+@dataclass(frozen=True)
+class CaseMove:
+    """One case of a migration: whether it can move (dry run) or what happened to it."""
+
+    case_id: str
+    outcome: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class MigrationView:
+    """A migration (or a dry run): its versions, progress and per-case results."""
+
+    id: int | None
+    pathway: str
+    from_version: int
+    to_version: int
+    dry_run: bool
+    status: str
+    total: int
+    counts: dict[str, int]
+    cases: list[CaseMove] = field(default_factory=list)
+    actor: str | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+def _version(session: Session, pathway: str, version: int) -> DefinitionInfo:
+    try:
+        return definitions.version(session, pathway, version)
+    except DefinitionNotFound:
+        raise MigrationInvalid(f"{pathway} has no version {version}") from None
+
+
+def _plan(session: Session, old: DefinitionInfo, new: DefinitionInfo) -> tree.Plan:
+    if old.id == new.id:
+        raise MigrationInvalid("the versions to migrate from and to are the same")
+    before = definitions.load(session, old.id, bundle_sha256=old.bundle_sha256)
+    after = definitions.load(session, new.id, bundle_sha256=new.bundle_sha256)
+    return tree.plan_for(
+        before.parsed,
+        after.parsed,
+        key=(old.bundle_sha256, new.bundle_sha256),
+        to_version=new.version,
+    )
+
+
+def _running(old: DefinitionInfo, *columns: Any) -> Any:
+    return (
+        select(*(columns or (cases.c.id, cases.c.state)))
+        .where(cases.c.definition_id == old.id, cases.c.status == CaseStatus.ACTIVE)
+        .order_by(cases.c.created_at, cases.c.id)
+    )
+
+
+def preview(session: Session, *, pathway: str, from_version: int, to_version: int) -> MigrationView:
+    """The dry run: every running case of ``from_version``, and whether it can move."""
+    old, new = (_version(session, pathway, v) for v in (from_version, to_version))
+    plan = _plan(session, old, new)
+    moves = []
+    for row in session.execute(_running(old).execution_options(yield_per=500)):
+        reasons = tree.blockers(row.state, plan, top=pathway)
+        moves.append(
+            CaseMove(row.id, REFUSED if reasons else "can_move", "; ".join(reasons) or None)
+        )
+    counts = {"can_move": 0, REFUSED: 0}
+    for move in moves:
+        counts[move.outcome] += 1
+    return MigrationView(
+        None, pathway, from_version, to_version, True, "previewed", len(moves), counts, moves
+    )
+
+
+def start_migration(
+    session: Session,
+    *,
+    pathway: str,
+    from_version: int,
+    to_version: int,
+    actor: str | None,
+    now: datetime,
+) -> int:
+    """Record a migration and the running cases it will try; return its id."""
+    old, new = (_version(session, pathway, v) for v in (from_version, to_version))
+    _plan(session, old, new)  # the versions must be different and load
+    running = session.scalar(
+        select(definition_migrations.c.id).where(
+            definition_migrations.c.pathway == pathway,
+            definition_migrations.c.status == "running",
+        )
+    )
+    if running is not None:
+        raise MigrationConflict(pathway, int(running))
+    case_ids = list(session.scalars(_running(old, cases.c.id)))
+    migration_id = session.scalar(
+        insert(definition_migrations)
+        .values(
+            pathway=pathway,
+            from_definition_id=old.id,
+            to_definition_id=new.id,
+            from_version=old.version,
+            to_version=new.version,
+            status="running",
+            total=len(case_ids),
+            actor=actor,
+            created_at=now,
+        )
+        .returning(definition_migrations.c.id)
+    )
+    assert migration_id is not None
+    if case_ids:
+        session.execute(
+            insert(migration_cases),
+            [{"migration_id": migration_id, "case_id": c, "outcome": PENDING} for c in case_ids],
+        )
+    log.info(
+        "migration %d of %s v%d -> v%d: %d cases",
+        migration_id,
+        pathway,
+        old.version,
+        new.version,
+        len(case_ids),
+    )
+    return int(migration_id)
+
+
+def _refresh_ready_rows(session: Session, run: CaseRun) -> None:
+    """The ready-step rows keep their ready time; their name, role and roles are the new
+    version's."""
+    session.execute(delete(case_task_roles).where(case_task_roles.c.case_id == run.case_id))
+    roles = []
+    for ready in run.ready_steps():
+        step = ready.step
+        session.execute(
+            update(case_tasks)
+            .where(case_tasks.c.case_id == run.case_id, case_tasks.c.task_id == ready.task_id)
+            .values(name=step.name if step else None, role=step.role if step else None)
+        )
+        roles += [
+            {"case_id": run.case_id, "task_id": ready.task_id, "role": role}
+            for role in (step.roles if step else ())
+        ]
+    if roles:
+        session.execute(insert(case_task_roles), roles)
+
+
+def move_case(
+    session: Session,
+    *,
+    case_id: str,
+    old: DefinitionInfo,
+    new: DefinitionInfo,
+    plan: tree.Plan,
+    clock: Clock,
+    actor: str | None,
+    migration_id: int | None,
+) -> CaseMove:
+    """Move one case in the caller's transaction; raise ``MigrationRefused`` to leave it."""
+    row = lock(session, case_id)._asdict()
+    if row["status"] != CaseStatus.ACTIVE:
+        return CaseMove(case_id, SKIPPED, f"the case is {row['status']}")
+    if row["definition_id"] != old.id:
+        return CaseMove(case_id, SKIPPED, f"no longer on version {old.version}")
+    before = definitions.load(session, old.id, bundle_sha256=row.pop("bundle_sha256"))
+    after = definitions.load(session, new.id, bundle_sha256=new.bundle_sha256)
+    workflow, memo = load_state_and_memo(
+        row["state"], parsed=before.parsed, script_engine=script_engine(clock)
+    )
+    run = CaseRun(
+        case_id=case_id,
+        workflow=workflow,
+        pathway=before,
+        clock=clock,
+        actor=actor,
+        memo=memo if memo is not None else _memo_from_rows(session, case_id),
+        patient_ref=row["patient_ref"],
+    )
+    timers = {t.task_id: t.due_at for t in run.waiting_timers()}
+    tree.apply(workflow, plan)
+    run.pathway = after
+    run._changed()
+    run.timers_before = set()  # the timer rows are rewritten with the new version's names
+    moved_timers = [t for t in run.waiting_timers() if timers.get(t.task_id, t.due_at) != t.due_at]
+    if moved_timers:  # never expected: apply keeps every task's internal data
+        raise tree.MigrationRefused(f"the timer `{moved_timers[0].step}` would change its due time")
+    run.journal.event(
+        EventType.MIGRATED,
+        None,
+        actor=actor,
+        from_version=old.version,
+        to_version=new.version,
+        migration=migration_id,
+        timers_kept=[
+            {"step": t.step, "due_at": t.due_at.isoformat()} for t in run.waiting_timers()
+        ],
+    )
+    run.run_engine()
+    save(
+        session,
+        run=run,
+        row=row,
+        now=clock.now(),
+        patient_ref=row["patient_ref"],
+        status=CaseStatus(row["status"]),
+    )
+    session.execute(update(cases).where(cases.c.id == case_id).values(definition_id=new.id))
+    _refresh_ready_rows(session, run)
+    return CaseMove(case_id, MOVED)
+
+
+def run_migration(
+    sessions: sessionmaker[Session],
+    migration_id: int,
+    *,
+    clock: Clock,
+    progress: Callable[[int, int], None] | None = None,
+) -> MigrationView:
+    """Try every pending case of a migration, each in its own transaction."""
+    with sessions() as session:
+        head = session.execute(
+            select(definition_migrations).where(definition_migrations.c.id == migration_id)
+        ).first()
+        if head is None:
+            raise MigrationNotFound(migration_id)
+        old = definitions.info(session, head.from_definition_id)
+        new = definitions.info(session, head.to_definition_id)
+        plan = _plan(session, old, new)
+        pending = list(
+            session.scalars(
+                select(migration_cases.c.case_id).where(
+                    migration_cases.c.migration_id == migration_id,
+                    migration_cases.c.outcome == PENDING,
+                )
+            )
+        )
+    done = head.total - len(pending)
+    for case_id in pending:
+        try:
+            with sessions.begin() as session:
+                move = move_case(
+                    session,
+                    case_id=case_id,
+                    old=old,
+                    new=new,
+                    plan=plan,
+                    clock=clock,
+                    actor=head.actor,
+                    migration_id=migration_id,
+                )
+                _record(session, migration_id, move, clock.now())
+        except tree.MigrationRefused as exc:
+            _record_alone(sessions, migration_id, CaseMove(case_id, REFUSED, exc.reason), clock)
+        except Exception as exc:  # one case's failure must not stop the others
+            log.warning(
+                "migration %d: case %s failed (%s)", migration_id, case_id, type(exc).__name__
+            )
+            reason = f"could not be moved ({type(exc).__name__}); it is unchanged"
+            _record_alone(sessions, migration_id, CaseMove(case_id, FAILED, reason), clock)
+        done += 1
+        if progress is not None:
+            progress(done, head.total)
+    with sessions.begin() as session:
+        session.execute(
+            update(definition_migrations)
+            .where(definition_migrations.c.id == migration_id)
+            .values(status="finished", finished_at=clock.now())
+        )
+    with sessions() as session:
+        return migration_status(session, migration_id)
+
+
+def _record(session: Session, migration_id: int, move: CaseMove, now: datetime) -> None:
+    session.execute(
+        update(migration_cases)
+        .where(
+            migration_cases.c.migration_id == migration_id,
+            migration_cases.c.case_id == move.case_id,
+        )
+        .values(outcome=move.outcome, reason=move.reason, at=now)
+    )
+
+
+def _record_alone(
+    sessions: sessionmaker[Session], migration_id: int, move: CaseMove, clock: Clock
+) -> None:
+    with sessions.begin() as session:
+        _record(session, migration_id, move, clock.now())
+
+
+def interrupt_running(session: Session, *, now: datetime) -> int:
+    """Mark migrations left running by a stopped server as interrupted (run them again to
+    move the rest); return how many."""
+    result = session.execute(
+        update(definition_migrations)
+        .where(definition_migrations.c.status == "running")
+        .values(status="interrupted", finished_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def migration_status(
+    session: Session, migration_id: int, *, pathway: str | None = None
+) -> MigrationView:
+    """A migration's progress and per-case results."""
+    head = session.execute(
+        select(definition_migrations).where(definition_migrations.c.id == migration_id)
+    ).first()
+    if head is None or (pathway is not None and head.pathway != pathway):
+        raise MigrationNotFound(migration_id)
+    counts = {MOVED: 0, REFUSED: 0, FAILED: 0, SKIPPED: 0, PENDING: 0}
+    for outcome, n in session.execute(
+        select(migration_cases.c.outcome, func.count())
+        .where(migration_cases.c.migration_id == migration_id)
+        .group_by(migration_cases.c.outcome)
+    ):
+        counts[outcome] = int(n)
+    moves = [
+        CaseMove(r.case_id, r.outcome, r.reason)
+        for r in session.execute(
+            select(migration_cases.c.case_id, migration_cases.c.outcome, migration_cases.c.reason)
+            .where(migration_cases.c.migration_id == migration_id)
+            .order_by(migration_cases.c.case_id)
+        )
+    ]
+    return MigrationView(
+        head.id,
+        head.pathway,
+        head.from_version,
+        head.to_version,
+        False,
+        head.status,
+        head.total,
+        counts,
+        moves,
+        head.actor,
+        head.created_at,
+        head.finished_at,
+    )
+
+
+__all__ = [
+    "CaseMove",
+    "MigrationView",
+    "interrupt_running",
+    "migration_status",
+    "move_case",
+    "preview",
+    "run_migration",
+    "start_migration",
+]

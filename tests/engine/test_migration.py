@@ -1,0 +1,131 @@
+"""Moving running cases to a new version of their pathway (engine level, both databases)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+import engine
+from engine.cases import migration
+from engine.store import cases
+from tests.conftest import Database
+from tests.data import GOOD_PLAN, NO_RED_FLAGS
+from tests.pathway.conftest import CaseDriver, intake
+from tests.variants import with_extra_step_before_reassessment, without_step
+
+pytestmark = pytest.mark.usefixtures("db")
+
+
+def _deploy(db: Database, files: list[tuple[str, bytes]], driver: CaseDriver) -> int:
+    with db.sessions.begin() as session:
+        return engine.deploy(session, files=files, now=driver.clock.now()).version
+
+
+def _waiting_at_six_weeks(db: Database, ref: str = "P-001") -> CaseDriver:
+    case = CaseDriver(db)
+    case.complete("intake", intake(patient_ref=ref), day=0)
+    case.complete("red_flag_screen", NO_RED_FLAGS, day=0)
+    case.complete("conservative_plan", GOOD_PLAN, day=0)
+    return case
+
+
+def _migrate(db: Database, case: CaseDriver, a: int, b: int) -> migration.MigrationView:
+    with db.sessions.begin() as session:
+        migration_id = migration.start_migration(
+            session,
+            pathway="lumbar_radiculopathy",
+            from_version=a,
+            to_version=b,
+            actor="modeler:mo",
+            now=case.clock.now(),
+        )
+    return migration.run_migration(db.sessions, migration_id, clock=case.clock)
+
+
+def test_a_waiting_timer_keeps_its_date_and_the_added_step_appears_then(db: Database) -> None:
+    case = _waiting_at_six_weeks(db)
+    due_before = case.deadlines()
+    case.wait_until(10)  # the migration happens on day 10, 4 weeks before the timer is due
+    version = _deploy(db, with_extra_step_before_reassessment(), case)
+    assert version == 2
+
+    with db.sessions() as session:
+        dry = migration.preview(
+            session, pathway="lumbar_radiculopathy", from_version=1, to_version=2
+        )
+    assert [(m.case_id, m.outcome) for m in dry.cases] == [(case.id, "can_move")]
+
+    result = _migrate(db, case, 1, 2)
+    assert result.counts["moved"] == 1 and result.status == "finished"
+    assert case.deadlines() == due_before  # every waiting timer keeps its due time exactly
+    migrated = case.events("migrated")
+    assert len(migrated) == 1
+    assert migrated[0].detail["from_version"] == 1 and migrated[0].detail["to_version"] == 2
+    assert migrated[0].actor == "modeler:mo"
+    assert "pre_reassessment_questionnaire" not in case.ready
+
+    case.wait_until(41)  # the timer has not fired a day early
+    assert "pre_reassessment_questionnaire" not in case.ready
+    case.wait_until(43)  # it fires on its original date, and the new step comes first
+    fired = [e for e in case.events("timer_fired") if e.step == "six_week_timer"]
+    assert [e.at for e in fired] == [due_before["reassessment_due_6_weeks"]]
+    assert case.ready == ["pre_reassessment_questionnaire"]
+    case.complete("pre_reassessment_questionnaire", {"pain_now": 4}, day=43)
+    assert case.ready == ["six_week_reassessment"]
+
+    again = _migrate(db, case, 1, 2)  # running it again moves nothing more
+    assert again.total == 0 and again.counts["moved"] == 0
+
+
+def test_a_case_waiting_at_a_removed_step_is_reported_and_left_exactly_as_it_was(
+    db: Database,
+) -> None:
+    case = _waiting_at_six_weeks(db)
+    _deploy(db, without_step("six_week_timer"), case)
+    with db.sessions() as session:
+        before = session.execute(select(cases).where(cases.c.id == case.id)).one()
+        dry = migration.preview(
+            session, pathway="lumbar_radiculopathy", from_version=1, to_version=2
+        )
+    assert dry.cases[0].outcome == "refused"
+    assert dry.cases[0].reason == "waiting at `six_week_timer`, which version 2 removes"
+
+    result = _migrate(db, case, 1, 2)
+    assert result.counts == {"moved": 0, "refused": 1, "failed": 0, "skipped": 0, "pending": 0}
+    assert result.cases[0].reason == "waiting at `six_week_timer`, which version 2 removes"
+    with db.sessions() as session:
+        after = session.execute(select(cases).where(cases.c.id == case.id)).one()
+    assert after == before
+    assert case.events("migrated") == []
+    case.wait_until(43)
+    assert case.ready == ["six_week_reassessment"]
+
+
+def test_the_dry_run_answers_for_every_running_case_and_ended_cases_are_not_moved(
+    db: Database,
+) -> None:
+    first = _waiting_at_six_weeks(db, "P-001")
+    second = CaseDriver(db)  # still at intake: the removed timer is ahead of it
+    second.complete("intake", intake(patient_ref="P-002"), day=0)
+    third = CaseDriver(db)
+    with db.sessions.begin() as session:
+        engine.cancel_case(
+            session, case_id=third.id, reason="duplicate", clock=third.clock, actor="coordinator:a"
+        )
+    _deploy(db, without_step("six_week_timer"), first)
+    with db.sessions() as session:
+        dry = migration.preview(
+            session, pathway="lumbar_radiculopathy", from_version=1, to_version=2
+        )
+    outcomes = {m.case_id: m.outcome for m in dry.cases}
+    assert outcomes == {first.id: "refused", second.id: "can_move"}
+
+
+def test_versions_must_exist_and_differ(db: Database) -> None:
+    case = CaseDriver(db)
+    with db.sessions() as session:
+        with pytest.raises(engine.MigrationInvalid, match="no version 7"):
+            migration.preview(session, pathway="lumbar_radiculopathy", from_version=1, to_version=7)
+        with pytest.raises(engine.MigrationInvalid, match="the same"):
+            migration.preview(session, pathway="lumbar_radiculopathy", from_version=1, to_version=1)
+    assert case.id
