@@ -106,7 +106,7 @@ def noun(step: Step) -> str:
     if step.kind in ("boundaryEvent", "intermediateCatchEvent", "startEvent") and step.timer:
         return "timer"
     if step.reminder is not None:
-        return "reminder"
+        return "reminder event"
     if step.message is not None and step.kind != "intermediateThrowEvent":
         return "message event"
     if step.kind.endswith("Event"):

@@ -128,6 +128,16 @@ def test_a_new_id_for_a_step_is_breaking_and_is_not_a_removal() -> None:
     assert "self_care_discharge → discharge_to_self_care" in change.text
 
 
+def test_a_stage_and_a_step_inside_it_given_new_ids_are_both_matched() -> None:
+    renamed = re.sub(r"\bconservative_care\b", "conservative_stage", BPMN)
+    diff = _diff(renamed.replace("self_care_discharge", "discharge_to_self_care"))
+    assert _kinds(diff) == [
+        (ChangeKind.STEP_ID_CHANGED, "conservative_stage", True),
+        (ChangeKind.STEP_ID_CHANGED, "discharge_to_self_care", True),
+    ]
+    assert diff.changes[0].text.startswith('Stage "Conservative care (at least 6 weeks)"')
+
+
 def test_an_id_gone_is_not_matched_to_a_step_of_the_same_name_elsewhere() -> None:
     # The same name and type, but moved out of conservative care: removed and added.
     moved = WITHOUT_SELF_CARE_DISCHARGE.replace(
