@@ -293,6 +293,24 @@ def get_file(
     )
 
 
+@router.get("/definitions/{pathway}/versions/{a}/diff/{b}", responses=error_responses(404))
+def diff_versions(
+    session: Transaction,
+    caller: Reader,
+    pathway: PathwayId,
+    a: VersionNumber,
+    b: VersionNumber,
+) -> dict[str, Any]:
+    """What changed from version a to version b, in the words a clinician reads; changes
+    that break the pathway's contract are marked ``breaking``."""
+    old = engine.definition_version(session, pathway, a)
+    new = engine.definition_version(session, pathway, b)
+    result = engine.diff_definitions(
+        engine.original_files(session, old.id), engine.original_files(session, new.id)
+    )
+    return {"pathway": pathway, "from": a, "to": b, **result.as_dict()}
+
+
 class MigrationRequest(BaseModel):
     """Which versions to move running cases between, and whether only to try."""
 

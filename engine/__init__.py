@@ -12,6 +12,7 @@ names below. The rooms behind them:
     diagrams     parsing BPMN/DMN with SpiffWorkflow, timers rebound to our clock
     steps, forms what the diagram says of each step: role, form, evidence, reminders
     definitions  deploying and loading versions of a pathway
+    changes/     what changed between two versions, in a clinician's words
     validation/  every problem of a diagram before it is deployed
     sandbox/     the restricted runtime for code written into diagrams
     runtime/     one advance of one case's workflow, and its versioned stored state
@@ -63,6 +64,9 @@ from .cases.migration import (
 from .cases.migration import (
     preview as preview_migration,
 )
+from .changes import Change as DefinitionChange
+from .changes import DefinitionDiff, diff_definitions
+from .changes import render_text as render_diff
 from .clock import Clock, SimulatedClock, SystemClock, clinic_today, clinic_zone, zone_named
 from .definitions import (
     DefinitionInfo,
@@ -126,12 +130,13 @@ from .settings import EngineSettings, SettingsInvalid, empty_is_unset, get_setti
 from .settings import load as load_settings
 from .store import current_revision, make_engine, session_factory, upgrade
 from .validation import FileReport, validate_documents, validate_paths
-from .vocabulary import CARE_ROLES, CaseStatus, EventType, ReminderStatus, Role
+from .vocabulary import CARE_ROLES, CaseStatus, ChangeKind, EventType, ReminderStatus, Role
 
 __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     # the domain's words, errors and time
     "CARE_ROLES",
     "CaseStatus",
+    "ChangeKind",
     "EventType",
     "ReminderStatus",
     "Role",
@@ -232,6 +237,10 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "validate_documents",
     "validate_paths",
     "FileReport",
+    "diff_definitions",
+    "render_diff",
+    "DefinitionDiff",
+    "DefinitionChange",
     # the simulator (CLI, tests)
     "load_scenario",
     "run_scenario",

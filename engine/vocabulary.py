@@ -1,4 +1,5 @@
-"""The domain's words, spelled once: case statuses, reminder statuses, event types and roles.
+"""The domain's words, spelled once: case statuses, reminder statuses, event types, kinds of
+change between pathway versions, and roles.
 
 Each is a ``StrEnum``: a member *is* its string, so it is stored, compared and serialized as
 the word itself, and FastAPI shows each as an enum in the OpenAPI document. Nowhere else
@@ -49,6 +50,49 @@ class EventType(StrEnum):
     NOTE = "note"
     CASE_ENDED = "case_ended"
     MIGRATED = "migrated"
+
+
+class ChangeKind(StrEnum):
+    """What changed between two versions of a pathway (see ``engine.changes``)."""
+
+    STEP_ADDED = "step_added"
+    STEP_REMOVED = "step_removed"
+    STEP_RENAMED = "step_renamed"
+    STEP_ID_CHANGED = "step_id_changed"
+    STEP_TYPE_CHANGED = "step_type_changed"
+    ROLE_CHANGED = "role_changed"
+    TIMER_CHANGED = "timer_changed"
+    DEADLINE_ADDED = "deadline_added"
+    DEADLINE_REMOVED = "deadline_removed"
+    DEADLINE_LIMITS_CHANGED = "deadline_limits_changed"
+    ESCALATION_CHANGED = "escalation_changed"
+    FIELD_ADDED = "field_added"
+    FIELD_REMOVED = "field_removed"
+    FIELD_RENAMED = "field_renamed"
+    FIELD_TYPE_CHANGED = "field_type_changed"
+    FIELD_NOW_REQUIRED = "field_now_required"
+    FIELD_NOW_OPTIONAL = "field_now_optional"
+    FIELD_LIMITS_CHANGED = "field_limits_changed"
+    CHOICE_ADDED = "choice_added"
+    CHOICE_REMOVED = "choice_removed"
+    CHOICE_RENAMED = "choice_renamed"
+    DECISION_RULE_ADDED = "decision_rule_added"
+    DECISION_RULE_REMOVED = "decision_rule_removed"
+    DECISION_RULE_CHANGED = "decision_rule_changed"
+    DECISION_TABLE_CHANGED = "decision_table_changed"
+    REMINDER_ADDED = "reminder_added"
+    REMINDER_REMOVED = "reminder_removed"
+    REMINDER_RENAMED = "reminder_renamed"
+    REMINDER_CHANGED = "reminder_changed"
+    VARIANCE_ADDED = "variance_added"
+    VARIANCE_REMOVED = "variance_removed"
+    VARIANCE_RENAMED = "variance_renamed"
+    VARIANCE_CHANGED = "variance_changed"
+    MESSAGE_ADDED = "message_added"
+    MESSAGE_REMOVED = "message_removed"
+    CONDITION_CHANGED = "condition_changed"
+    EVIDENCE_CHANGED = "evidence_changed"
+    PROPERTY_CHANGED = "property_changed"
 
 
 class Role(StrEnum):

@@ -78,6 +78,22 @@ def test_the_same_bytes_are_the_same_version_and_a_change_is_the_next(modeling: 
     assert back[0].headers["content-disposition"].startswith("attachment")
 
 
+def test_the_diff_names_the_changed_timer_in_a_clinicians_words(modeling: Server) -> None:
+    version = deploy(modeling, two_week_timer_days(10)).json()["version"]
+    with modeling.client("clinician:lee", "clinician") as reader:
+        answer = reader.get(f"/definitions/{PATHWAY}/versions/1/diff/{version}")
+        back = reader.get(f"/definitions/{PATHWAY}/versions/{version}/diff/1")
+        missing = reader.get(f"/definitions/{PATHWAY}/versions/1/diff/999")
+    assert answer.status_code == 200, answer.text
+    changes = answer.json()["changes"]
+    assert len(changes) == 1
+    assert changes[0]["kind"] == "timer_changed" and changes[0]["breaking"] is False
+    assert "Specialist referral" in changes[0]["text"]
+    assert "14 days → 10 days" in changes[0]["text"]
+    assert "10 days → 14 days" in back.json()["changes"][0]["text"]
+    assert missing.status_code == 404
+
+
 def test_new_cases_start_on_the_latest_version_and_running_ones_stay(modeling: Server) -> None:
     with modeling.client("coordinator:ana", "coordinator") as care:
         first = care.post(
