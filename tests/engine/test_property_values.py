@@ -23,7 +23,12 @@ def _problems(*edits: tuple[str, str]) -> list[tuple[str | None, int | None, str
     )[0]
     lines = text.splitlines()
     return [
-        (p.element_id, p.line, lines[p.line - 1].strip() if p.line else "", f"{p.message} | {p.fix}")
+        (
+            p.element_id,
+            p.line,
+            lines[p.line - 1].strip() if p.line else "",
+            f"{p.message} | {p.fix}",
+        )
         for p in report.problems
     ]
 
