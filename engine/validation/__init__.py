@@ -3,8 +3,9 @@ and what to change, never a traceback.
 
 ``documents`` reads the files and runs the checks; ``schema`` checks against the BPMN schema,
 ``bpmn`` what a pathway needs of a process (roles, evidence, timers, sandboxed code, layout),
-``dmn`` the decision tables, ``spiff`` turns SpiffWorkflow's own refusals into problems, and
-``problems`` holds the helpers that build them.
+``properties`` the values of the pathway's own properties (``pathway.*``), ``dmn`` the decision
+tables, ``spiff`` turns SpiffWorkflow's own refusals into problems, and ``problems`` holds the
+helpers that build them.
 """
 
 from .documents import FileReport, validate_documents, validate_paths

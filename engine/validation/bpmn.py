@@ -31,6 +31,7 @@ from .problems import (
     problem,
     text_of,
 )
+from .properties import property_problems
 from .spiff import clean_message, crash_problem, engine_problem, merge_engine_problems
 from .timers import timer_body_problem
 
@@ -236,6 +237,7 @@ def _step_checks(file: str, root: etree._Element, process: etree._Element) -> It
                     "add a bpmn:documentation "
                     "rationale and a camunda property pathway.evidence.source",
                 )
+        yield from property_problems(file, node, step)
         for rule in step.variances:
             if not rule.condition.strip():
                 yield problem(
