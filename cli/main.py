@@ -16,6 +16,8 @@ from typing import Any
 
 import engine
 
+from . import modeling
+
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 _EVENT_NAMES = {
@@ -323,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--hours", type=float, default=8, help="validity in hours (default 8)")
     token.set_defaults(func=_token)
+
+    modeling.register(commands)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
