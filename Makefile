@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# bpmn-moddle, to check that bpmn.io keeps what the engine reads (tests/bpmnio).
+# bpmn.io's packages (tests/bpmnio): bpmn-moddle, to check that bpmn.io keeps what the
+# engine reads; bpmnlint; bpmn-js and puppeteer-core, to draw the README's pictures.
 $(NODE_DEPS): tests/bpmnio/package.json tests/bpmnio/package-lock.json
-	@command -v npm >/dev/null || { echo "npm not found: the bpmn.io round-trip test needs Node.js"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm not found: the bpmn.io tests and bpmnlint need Node.js"; exit 1; }
 	npm ci --prefix tests/bpmnio --no-audit --no-fund --loglevel=error
 
 install: $(STAMP) $(NODE_DEPS)
@@ -32,6 +33,7 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	tests/bpmnio/node_modules/.bin/bpmnlint --max-warnings 0 bpmn/*.bpmn
 	$(BIN)/pytest -q -n $(TEST_PROCESSES)
 
 bench: install
