@@ -105,6 +105,15 @@ def test_a_second_pathway_runs_over_the_api_and_its_reminder_reads_in_its_own_wo
         record = {(e["step"], e["field"]): e["value"] for e in wound["record"]}
         assert record[("wound_assessment", "discharge")] == "purulent"
         assert record[("wound_assessment", "patient_ref")] == "SYN-W-1"
+        # A correction that would change the decision is refused in this pathway's terms.
+        changed = ana.post(
+            f"/cases/{wound['id']}/tasks/wound_assessment/amend",
+            json={"data": {"redness_cm": 1, "discharge": "none"}, "reason": "wrong wound"},
+            headers={"If-Match": etag(wound)},
+        )
+        detail = problem(changed, 409)["detail"]
+        assert "decision 'wound_review_interval'" in detail and "red_flag" not in detail
+
         (deadline,) = wound["deadlines"]
         assert deadline["kind"] == "wound_review_due"
         due = datetime.fromisoformat(deadline["due_at"].replace("Z", "+00:00"))
