@@ -169,17 +169,25 @@ class DecisionWouldChange(PathwayError):
     """An amendment would change the outcome of a decision the case already took."""
 
     def __init__(
-        self, case_id: str, decision: str, before: dict[str, object], after: dict[str, object]
+        self,
+        case_id: str,
+        decision: str,
+        before: dict[str, object],
+        after: dict[str, object],
+        *,
+        messages: tuple[str, ...] = (),
     ) -> None:
         self.case_id = case_id
         self.decision = decision
         self.before = before
         self.after = after
         shown = ", ".join(f"{k} {before.get(k)!r} -> {after.get(k)!r}" for k in sorted(after))
+        # The messages the pathway's diagram takes (such as a reported red flag) are how new
+        # findings come in; the engine names them rather than knowing any one pathway's.
+        report = f", and a new finding is reported with {' or '.join(messages)}" if messages else ""
         super().__init__(
             f"the correction would change decision '{decision}' already taken on case {case_id} "
-            f"({shown}): nothing is de-escalated by a correction, and a new red flag is reported "
-            "with red_flag_reported"
+            f"({shown}): nothing is de-escalated by a correction{report}"
         )
 
 

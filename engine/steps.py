@@ -6,8 +6,9 @@ All of it lives in the BPMN file in forms bpmn.io and Camunda Modeler keep when 
 ``camunda:formData`` (the form) and ``camunda:properties`` with these names:
 
 - ``pathway.evidence.source`` / ``pathway.evidence.quote``: the guideline and its words;
-- ``pathway.reminder`` (kind), ``pathway.reminder.to`` (roles, comma-separated) and
-  ``pathway.escalate`` (``true`` marks the case escalated) on an intermediate throw event;
+- ``pathway.reminder`` (kind), ``pathway.reminder.to`` (roles, comma-separated),
+  ``pathway.reminder.text`` (the sentence the care team reads; the event's name when absent)
+  and ``pathway.escalate`` (``true`` marks the case escalated) on an intermediate throw event;
 - ``pathway.deadline`` (kind) on a timer: the deadline the timer keeps;
 - ``pathway.variance.<code>`` (a condition on the step's data, evaluated when the step is
   completed) with ``pathway.variance.<code>.rule`` (the rule, in words);
@@ -104,6 +105,9 @@ class ReminderRule:
     kind: str
     to: tuple[str, ...]
     escalate: bool
+    text: str
+    """What the care team reads: ``pathway.reminder.text``, else the event's name, else the
+    kind."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,16 @@ def _properties(node: etree._Element) -> dict[str, str]:
         if name:
             props[name] = prop.get("value", "")
     return props
+
+
+def reminder_text(props: dict[str, str], *, name: str | None) -> str:
+    """The sentence a reminder reads: its ``pathway.reminder.text``, else the event's name,
+    else its kind, each with its runs of white space made one space."""
+    for candidate in (props.get("pathway.reminder.text"), name, props.get("pathway.reminder")):
+        text = " ".join((candidate or "").split())
+        if text:
+            return text
+    return ""
 
 
 def _int(
@@ -318,6 +332,7 @@ def read_steps(root: etree._Element, *, file: str) -> tuple[dict[str, Step], lis
                     props["pathway.reminder"],
                     to,
                     props.get("pathway.escalate", "").lower() == "true",
+                    reminder_text(props, name=node.get("name")),
                 )
             variances = tuple(
                 VarianceRule(

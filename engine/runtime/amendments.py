@@ -6,8 +6,8 @@ What a correction may do, and may not:
 - a deadline anchored on a date (a ``timeDate`` timer, such as symptom onset + 3 months)
   follows the corrected data; if its new date has passed it fires at once;
 - a decision already taken (a DMN decision, an exclusive gateway's choice) must not change:
-  such a correction is refused, naming the decision. Nothing de-escalates by correction, and a
-  new red flag is reported with ``red_flag_reported``;
+  such a correction is refused, naming the decision. Nothing de-escalates by correction: a
+  new finding is reported with a message the diagram takes (the refusal names them);
 - the timeline keeps the old and the new values, who corrected them and why.
 """
 
@@ -92,6 +92,7 @@ def _amended(task: Any, changes: dict[str, tuple[Any, Any]]) -> Any:
 
 
 def _refuse_changed_decisions(run: CaseRun, changes: dict[str, tuple[Any, Any]]) -> None:
+    messages = tuple(sorted({s.message for s in run.pathway.steps.values() if s.message}))
     for task in run.workflow.get_tasks(state=TaskState.COMPLETED):
         if not any(name in task.data for name in changes):
             continue  # the decision never saw these fields
@@ -107,14 +108,18 @@ def _refuse_changed_decisions(run: CaseRun, changes: dict[str, tuple[Any, Any]])
             if after != before:
                 step = run.pathway.step(spec.bpmn_id)
                 name = (step.decision if step else None) or spec.bpmn_id
-                raise DecisionWouldChange(run.case_id, name, before, after)
+                raise DecisionWouldChange(run.case_id, name, before, after, messages=messages)
         if getattr(spec, "cond_task_specs", None) and hasattr(spec, "default_task_spec"):
             taken = {child.task_spec.name for child in task.children}
             chosen = _choice(run, task, changes)
             if chosen is not None and chosen not in taken and chosen != _choice(run, task, {}):
                 label = f"{spec.bpmn_id} ({spec.bpmn_name})" if spec.bpmn_name else spec.bpmn_id
                 raise DecisionWouldChange(
-                    run.case_id, label, {"path": sorted(taken)}, {"path": [chosen]}
+                    run.case_id,
+                    label,
+                    {"path": sorted(taken)},
+                    {"path": [chosen]},
+                    messages=messages,
                 )
 
 

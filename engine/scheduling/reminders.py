@@ -24,7 +24,8 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..store import case_tasks, cases, reminder_attempts, reminders
+from ..definitions import load
+from ..store import case_tasks, cases, definitions, reminder_attempts, reminders
 from ..vocabulary import ReminderStatus
 
 
@@ -42,6 +43,8 @@ class ReminderMessage:
     attempt: int
     delivered: frozenset[str]
     open_steps: tuple[str, ...]
+    text: str
+    """What the reminder says, in its diagram's words (see ``reminder_text``)."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,22 @@ def claim(session: Session, *, reminder_id: int, now: datetime) -> ReminderMessa
         attempt=row.attempts,
         delivered=delivered,
         open_steps=tuple(s for s in open_steps if s),
+        text=reminder_text(session, case_id=row.case_id, step=row.step, kind=row.kind),
     )
+
+
+def reminder_text(session: Session, *, case_id: str, step: str, kind: str) -> str:
+    """What a reminder says: the text the case's diagram gives the event that raised it
+    (``pathway.reminder.text``, else the event's name), or its kind when the event is gone."""
+    definition = session.execute(
+        select(definitions.c.id, definitions.c.bundle_sha256)
+        .join(cases, cases.c.definition_id == definitions.c.id)
+        .where(cases.c.id == case_id)
+    ).one()
+    event = load(session, definition.id, bundle_sha256=definition.bundle_sha256).step(step)
+    if event is None or event.reminder is None:
+        return kind
+    return event.reminder.text
 
 
 def backoff(attempt: int, *, base: float, cap: float = 3600.0) -> timedelta:

@@ -1,5 +1,5 @@
 """Checks on a parsed BPMN document beyond its XML schema: what SpiffWorkflow and the
-sandbox accept, and what a pathway needs (roles, evidence, diagram layout).
+sandbox accept, and what a pathway needs (roles, evidence, reminders, diagram layout).
 
 ``check_bpmn`` runs, on each executable process, the checks held here (diagram code, flows and
 gateways, timers, tasks, steps, layout, the decisions business rule tasks call), then has
@@ -32,6 +32,7 @@ from .problems import (
     text_of,
 )
 from .properties import property_problems
+from .reminders import reminder_checks
 from .spiff import clean_message, crash_problem, engine_problem, merge_engine_problems
 from .timers import timer_body_problem
 
@@ -238,6 +239,7 @@ def _step_checks(file: str, root: etree._Element, process: etree._Element) -> It
                     "rationale and a camunda property pathway.evidence.source",
                 )
         yield from property_problems(file, node, step)
+        yield from reminder_checks(file, node, step)
         for rule in step.variances:
             if not rule.condition.strip():
                 yield problem(

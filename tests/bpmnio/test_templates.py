@@ -189,7 +189,9 @@ def test_what_a_modeler_fills_in_is_what_the_engine_reads(node: str, tmp_path: P
     )
 
     reminder = steps["review_reminder"]
-    assert reminder.reminder == ReminderRule("review_due", ("coordinator", "clinician"), True)
+    assert reminder.reminder == ReminderRule(
+        "review_due", ("coordinator", "clinician"), True, "The two-week review is due."
+    )
     assert reminder.properties["pathway.reminder.text"] == "The two-week review is due."
     assert reminder.evidence.source == "Test guideline, section 3"
 

@@ -50,6 +50,7 @@ def test_a_raised_reminder_is_enqueued_once_and_claimed_once(
         1,
     )
     assert message.recipients == ("coordinator",)
+    assert message.text == "Specialist referral due (2 weeks after conservative care started)"
     assert "Specialist referral" in message.open_steps
     with db.sessions.begin() as session:
         assert engine.claim_reminder(session, reminder_id=reminder_id, now=DAY14) is None

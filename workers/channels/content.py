@@ -1,7 +1,10 @@
-"""What a reminder says: its phrase, subject, plain-text body and link to its case.
+"""What a reminder says: its subject, plain-text body and link to its case.
 
-A reminder names the case, the patient reference, what is due and since when, the open
-steps and the link, nothing else of the patient; the subject and the logs omit the patient.
+The sentence saying what is due is the diagram's (``pathway.reminder.text`` on the event that
+raised the reminder, else the event's name), carried in the message: no pathway's wording
+lives here. A reminder names the case, the patient reference, what is due and since when, the
+open steps and the link, nothing else of the patient; the subject and the logs omit the
+patient.
 """
 
 from __future__ import annotations
@@ -10,19 +13,10 @@ from datetime import UTC, datetime
 
 import engine
 
-KIND_PHRASES = {
-    "referral_due_2_weeks": "Specialist referral due (2 weeks after conservative care started)",
-    "reassessment_due_6_weeks": "6-week reassessment due",
-    "referral_escalation_3_months": (
-        "ESCALATION: specialist referral not done 3 months after symptom onset"
-    ),
-    "urgent_action_overdue": "Urgent MRI / specialist referral still open",
-}
 
-
-def describe(kind: str) -> str:
-    """Return the readable phrase for a reminder kind (the kind itself when unknown)."""
-    return KIND_PHRASES.get(kind, kind)
+def describe(message: engine.ReminderMessage) -> str:
+    """Return the sentence saying what is due: the diagram's text, else the reminder's kind."""
+    return " ".join(message.text.split()) or message.kind
 
 
 def case_link(message: engine.ReminderMessage, *, base_url: str) -> str:
@@ -39,7 +33,7 @@ def iso_utc(moment: datetime) -> str:
 
 def render(message: engine.ReminderMessage, *, base_url: str) -> tuple[str, str]:
     """Return the subject and plain-text body of a reminder."""
-    what = describe(message.kind)
+    what = describe(message)
     subject = f"[Pathway] {what} - case {message.case_id}"
     open_steps = ", ".join(message.open_steps) if message.open_steps else "(none)"
     body = "\n".join(

@@ -45,6 +45,7 @@ def webhook_payload(message: engine.ReminderMessage, *, base_url: str) -> dict[s
         "case_id": message.case_id,
         "patient_ref": message.patient_ref,
         "kind": message.kind,
+        "text": message.text,
         "due_at": iso_utc(message.due_at),
         "open_steps": list(message.open_steps),
         "link": case_link(message, base_url=base_url),
