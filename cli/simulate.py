@@ -32,8 +32,9 @@ and which none did, with totals and percentages. A timer counts as reached when 
 that waited with a due time that never came is listed as armed, never fired; one whose
 expression gave null (disarmed) counts as not reached. With --json it prints the same as JSON.
 
-Exit status: 0 when every scenario ran, 1 when DIR has problems, 2 when a scenario cannot be
-run (its message names the step and the steps that were ready)."""
+Exit status: 0 when every scenario ran, 1 when DIR has problems, 2 when DIR is missing or has
+no .bpmn file, or a scenario cannot be run (its message names the scenario, the step and the
+steps that were ready)."""
 
 _EVENT_NAMES = {
     engine.EventType.TASK_READY: "ready",
@@ -291,7 +292,9 @@ def _print_coverage(report: dict[str, Any]) -> None:
             )
         )
         lists = [("armed, never fired", section.get("armed_not_fired", []))]
-        lists.append((f"not {verb}", section["unreached"]))
+        lists.append(
+            ("not reached" if category == "timers" else f"not {verb}", section["unreached"])
+        )
         for title, items in lists:
             if items:
                 print(f"  {title}:")
