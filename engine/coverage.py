@@ -6,9 +6,11 @@ reached when the flow arrived at it: it is ready, waiting, running or completed,
 cancelled after the task before it completed (a step made ready and then interrupted, a
 parallel join another branch went through). A sequence flow was taken when the task at its
 end was reached from the task at its start: the parent of a task in the tree is the task the
-flow came from, except that SpiffWorkflow puts a split before an activity with boundary events
-(looked through) and a join after it (standing for the activity). An exclusive gateway keeps
-only the branch it chose, and an event-based gateway only the event that occurred.
+flow came from. SpiffWorkflow puts a split before an activity with boundary events (its
+children are the activity and its boundary events: looked through, and no flow) and a join
+after it, but hangs the activity's next task under the activity itself, beside the join. An
+exclusive gateway keeps only the branch it chose, and an event-based gateway only the event
+that occurred.
 
 Timers count as reached when they fired (their task completed). A timer the flow reached with
 a due time that never came is *armed, never fired*; one whose expression gave null (a rule that
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
-from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin, BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
@@ -86,15 +88,6 @@ def _arrived(task: Any) -> bool:
     )
 
 
-def _main_activity(join: Any) -> str | None:
-    """The activity a boundary-event join stands for (the split's child that is no event)."""
-    split = join.task_spec.wf_spec.task_specs.get(join.task_spec.split_task)
-    for output in getattr(split, "outputs", ()):
-        if not isinstance(output, BoundaryEvent):
-            return str(output.bpmn_id) if output.bpmn_id else None
-    return None
-
-
 def _source(task: Any) -> str | None:
     """The element whose completion brought the flow to a task, if it came along a flow."""
     parent = task.parent
@@ -103,8 +96,6 @@ def _source(task: Any) -> str | None:
         if isinstance(spec, BoundaryEventSplit):
             parent = parent.parent
             continue
-        if isinstance(spec, BoundaryEventJoin):
-            return _main_activity(parent)
         return str(spec.bpmn_id) if spec.bpmn_id else None
     return None
 

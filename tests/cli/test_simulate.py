@@ -59,9 +59,15 @@ def test_coverage_of_the_examples_is_the_modelers_test_suite() -> None:
     assert {"intake", "red_flag_decision", "urgent_care", "treatment_decision"} <= ids(
         steps["reached"]
     )
-    assert {"flow_red_flag", "flow_no_red_flag", "flow_trigger_limit", "flow_candidate"} <= ids(
-        flows["reached"]
-    )
+    # Flows into and out of activities with boundary events, and an event-based gateway's.
+    assert {
+        "flow_red_flag",
+        "flow_no_red_flag",
+        "flow_referral_join",
+        "flow_conservative_outcome",
+        "flow_trigger_limit",
+        "flow_candidate",
+    } <= ids(flows["reached"])
     # The 2-week timer is disarmed unless the pain is disabling, and its "no" branch needs the
     # pain not to be disabling: no scenario can reach that end (a finding for the modeler).
     assert "two_week_not_applicable" in ids(steps["unreached"])
