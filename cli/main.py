@@ -4,33 +4,19 @@ tokens, manage the database."""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import engine
+from cli import simulate
 
 from . import modeling
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
-
-_EVENT_NAMES = {
-    engine.EventType.TASK_READY: "ready",
-    engine.EventType.TASK_COMPLETED: "completed",
-    engine.EventType.DECISION: "decision",
-    engine.EventType.TIMER_FIRED: "timer fired",
-    engine.EventType.REMINDER: "REMINDER",
-    engine.EventType.MESSAGE: "message",
-    engine.EventType.VARIANCE: "VARIANCE",
-    engine.EventType.CASE_ENDED: "case ended",
-}
-
 
 _DIAGRAMS = (".bpmn", ".dmn")
 
@@ -79,66 +65,6 @@ def _validate(args: argparse.Namespace) -> int:
     if len(reports) > 1:
         print(f"{len(reports) - bad} of {len(reports)} files deployable")
     return EXIT_PROBLEMS if bad else EXIT_OK
-
-
-def _values(values: dict[str, Any]) -> str:
-    def shown(value: Any) -> str:
-        return {True: "yes", False: "no", None: "-"}.get(value, str(value))  # type: ignore[arg-type]
-
-    return ", ".join(f"{name}={shown(value)}" for name, value in values.items())
-
-
-def _detail(event: dict[str, Any]) -> str:
-    if event["type"] == engine.EventType.DECISION:
-        rule = f" (rule {event['rule']})" if event.get("rule") else ""
-        return f"{event['task']}  {event['decision']}: {_values(event['outputs'])}{rule}"
-    if event["type"] == engine.EventType.MESSAGE and event.get("reported"):
-        return f"message: {event['message']}  reported: {', '.join(event['reported'])}"
-    if event["type"] == engine.EventType.TASK_COMPLETED and event.get("data"):
-        return f"{event['task']}  {_values(event['data'])}"
-    parts = []
-    for key in ("task", "timer", "deadline", "reminder", "variance", "message", "end"):
-        if event.get(key) and not (key == "task" and event["type"] == engine.EventType.VARIANCE):
-            parts.append(str(event[key]) if key in ("task", "timer") else f"{key}: {event[key]}")
-    if event["type"] == engine.EventType.VARIANCE and event.get("task"):
-        parts.append(f"at {event['task']}")
-    return "  ".join(parts)
-
-
-def _print_human(path: str, scenario: Any, result: engine.ScenarioResult) -> None:
-    start: datetime = scenario.start
-    print(f"{path}: {scenario.pathway}, starting {start:%Y-%m-%d %H:%M %Z}".rstrip())
-    print(f"  {'date':<17} {'day':>7}  {'event':<11}  step / detail")
-    for event in result.timeline:
-        at = datetime.fromisoformat(event["at"])
-        name = _EVENT_NAMES.get(event["type"], event["type"])
-        print(f"  {at:%Y-%m-%d %H:%M} {event['day']:>7g}  {name:<11}  {_detail(event)}")
-    final = result.final
-    status = final["status"] + (f" at '{final['end']}'" if final["end"] else "")
-    print(f"  final: {status}; escalated: {'yes' if final.get('escalated') else 'no'}")
-    print(f"         ready: {', '.join(final['ready_tasks']) or 'none'}")
-    print(f"         reminders: {', '.join(final['reminders_sent']) or 'none'}")
-    print(f"         variances: {', '.join(final['variances']) or 'none'}")
-
-
-def _simulate(args: argparse.Namespace) -> int:
-    outputs = []
-    for path in args.scenarios:
-        try:
-            scenario = engine.load_scenario(Path(path))
-            result = engine.run_scenario(scenario, zone=engine.get_settings().zone)
-        except engine.ScenarioInvalid as exc:
-            print(f"pathway simulate: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        if args.json:
-            outputs.append(result.as_json())
-        else:
-            _print_human(path, scenario, result)
-            if path != args.scenarios[-1]:
-                print()
-    if args.json:
-        print(json.dumps(outputs[0] if len(outputs) == 1 else outputs, indent=2))
-    return EXIT_OK
 
 
 def _command_name() -> str:
@@ -288,10 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", metavar="FILE_OR_FOLDER")
     validate.set_defaults(func=_validate)
 
-    simulate = commands.add_parser("simulate", help="run scenario files on a simulated clock")
-    simulate.add_argument("scenarios", nargs="+", metavar="SCENARIO.json")
-    simulate.add_argument("--json", action="store_true", help="print the result as JSON")
-    simulate.set_defaults(func=_simulate)
+    simulate.add_parser(commands)
 
     serve = commands.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", help="address to listen on (default PATHWAY_HOST, 127.0.0.1)")

@@ -18,6 +18,7 @@ names below. The rooms behind them:
     runtime/     one advance of one case's workflow, and its versioned stored state
     cases/       the commands that change a case, and what people read of cases
     scheduling/  firing due timers and delivering the reminders they raise
+    coverage     what scenarios reached of a pathway, read from their task trees
     scenarios    the simulator
 """
 
@@ -112,7 +113,14 @@ from .inputs import (
     normalise_patient_ref,
 )
 from .runtime import Event
-from .scenarios import ScenarioResult, load_scenario, run_scenario
+from .scenarios import (
+    PathwayFolder,
+    ScenarioResult,
+    bundled_folder,
+    coverage_report,
+    load_scenario,
+    run_scenario,
+)
 from .scheduling import (
     FireReport,
     ReminderMessage,
@@ -245,6 +253,9 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "load_scenario",
     "run_scenario",
     "ScenarioResult",
+    "PathwayFolder",
+    "bundled_folder",
+    "coverage_report",
     # the database and settings (API, workers, CLI, tests)
     "make_engine",
     "session_factory",

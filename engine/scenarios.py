@@ -1,8 +1,9 @@
 """Scenarios: drive one simulated case through a pathway on a simulated clock.
 
-A scenario names the pathway, a start time and steps at day offsets. Between steps the
-simulator fires every due timer at its own due time, so the timeline shows when each
-deadline fell. The run uses a private in-memory database and the real engine.
+A scenario names the pathway (or leaves it to the folder of diagrams when that holds only one),
+a start time and steps at day offsets. Between steps the simulator fires every due timer at its
+own due time, so the timeline shows when each deadline fell. The run uses a private in-memory
+database and the real engine; the case's task tree is read at the end for ``coverage``.
 """
 
 from __future__ import annotations
@@ -23,15 +24,20 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import bundled
+from . import bundled, definitions
 from .cases import complete_task, deliver_message, get_case, start_case, timeline
 from .clock import SimulatedClock, clinic_zone, zone_named
+from .coverage import Trail, coverage, read_elements, trail_of
 from .definitions import deploy
+from .diagrams import BPMN_NS, XmlRefused, parse_xml
 from .errors import PathwayError, ScenarioInvalid
+from .runtime import load_state
+from .sandbox import script_engine
 from .scheduling import fire_due, next_due
-from .store import make_engine, metadata, session_factory
+from .store import cases, make_engine, metadata, session_factory
 from .vocabulary import SIMULATED_EVENTS, CaseStatus, EventType
 
 TIMELINE_TYPES = SIMULATED_EVENTS
@@ -59,7 +65,10 @@ class Scenario(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pathway: str
+    pathway: str | None = Field(
+        default=None,
+        description="The process id; may be left out when the diagrams hold one pathway.",
+    )
     start: AwareDatetime
     timezone: str | None = Field(
         default=None, description="The clinic's IANA time zone (default: the service's)."
@@ -77,10 +86,12 @@ class Scenario(BaseModel):
 
 @dataclass
 class ScenarioResult:
-    """The timeline and final state of a simulated case."""
+    """The timeline and final state of a simulated case, the pathway it ran and its trail."""
 
     timeline: list[dict[str, Any]]
     final: dict[str, Any]
+    pathway: str
+    trail: Trail
 
     def as_json(self) -> dict[str, Any]:
         """Return the result in the scenario output format."""
@@ -118,12 +129,85 @@ def load_scenario(path: Path) -> Scenario:
     return scenario
 
 
-def _bundle_for(pathway: str, directory: Traversable) -> list[tuple[str, bytes]]:
-    bpmn = directory / f"{pathway}.bpmn"
-    if not bpmn.is_file():
-        raise ScenarioInvalid(f"no pathway '{pathway}': {bpmn.name} is not in {directory.name}/")
-    dmn = sorted((p for p in directory.iterdir() if p.name.endswith(".dmn")), key=lambda p: p.name)
-    return [(p.name, p.read_bytes()) for p in [bpmn, *dmn]]
+@dataclass(frozen=True)
+class PathwayFolder:
+    """The pathways of a folder of diagrams: each executable process of its BPMN files, run with
+    every DMN file of the folder."""
+
+    name: str
+    bpmn: dict[str, tuple[str, bytes]]
+    """Each pathway (process id) with its BPMN file's name and bytes."""
+    dmn: tuple[tuple[str, bytes], ...]
+
+    @classmethod
+    def read(cls, directory: Traversable, *, name: str) -> PathwayFolder:
+        """Read a folder's .bpmn and .dmn files (``name`` is how messages call the folder)."""
+        found = sorted(
+            (p for p in directory.iterdir() if p.name.lower().endswith((".bpmn", ".dmn"))),
+            key=lambda p: p.name,
+        )
+        bpmn: dict[str, tuple[str, bytes]] = {}
+        dmn = []
+        for path in found:
+            content = path.read_bytes()
+            if path.name.lower().endswith(".dmn"):
+                dmn.append((path.name, content))
+                continue
+            for process in _executable_processes(content, file=f"{name}/{path.name}"):
+                if process in bpmn:
+                    raise ScenarioInvalid(
+                        f"{name}: pathway '{process}' is in both {bpmn[process][0]} and "
+                        f"{path.name}: give each process its own id"
+                    )
+                bpmn[process] = (path.name, content)
+        if not bpmn:
+            raise ScenarioInvalid(f"{name}: no .bpmn file with an executable process in it")
+        return cls(name, bpmn, tuple(dmn))
+
+    def pathway_for(self, requested: str | None) -> str:
+        """The pathway a scenario runs: the one it names, else the folder's only one."""
+        known = ", ".join(sorted(self.bpmn))
+        if requested is None:
+            if len(self.bpmn) != 1:
+                raise ScenarioInvalid(
+                    f"{self.name} holds {len(self.bpmn)} pathways ({known}): name one in the "
+                    'scenario\'s "pathway"'
+                )
+            return next(iter(self.bpmn))
+        if requested not in self.bpmn:
+            raise ScenarioInvalid(f"no pathway '{requested}' in {self.name} (it holds {known})")
+        return requested
+
+    def files(self, pathway: str) -> list[tuple[str, bytes]]:
+        """A pathway's definition: its BPMN file first, then the folder's DMN files."""
+        return [self.bpmn[pathway], *self.dmn]
+
+
+def bundled_folder() -> PathwayFolder:
+    """The pathways shipped with Pathway (bpmn/)."""
+    return PathwayFolder.read(bundled.directory(), name="bpmn/")
+
+
+def _executable_processes(content: bytes, *, file: str) -> list[str]:
+    try:
+        root = parse_xml(content)
+    except XmlRefused as exc:
+        raise ScenarioInvalid(f"{file}: {exc} (run pathway validate on it)") from None
+    return [
+        str(p.get("id"))
+        for p in root.iter(f"{{{BPMN_NS}}}process")
+        if p.get("id") and p.get("isExecutable", "true").strip().lower() != "false"
+    ]
+
+
+def coverage_report(
+    folder: PathwayFolder, pathway: str, runs: list[tuple[str, ScenarioResult]]
+) -> dict[str, Any]:
+    """What the named scenario runs reached of a pathway and what none did (see coverage)."""
+    file, content = folder.bpmn[pathway]
+    elements = read_elements(parse_xml(content), process_id=pathway, file=file)
+    trails = [(label, result.trail) for label, result in runs]
+    return coverage(elements, trails, pathway=pathway, file=f"{folder.name.rstrip('/')}/{file}")
 
 
 def _fire_until(session_of: Any, *, clock: SimulatedClock, until: datetime) -> None:
@@ -185,15 +269,18 @@ def _timeline(session: Session, case_id: str, *, start: datetime) -> list[dict[s
 def run_scenario(
     scenario: Scenario,
     *,
-    pathways_dir: Traversable | None = None,
+    folder: PathwayFolder | None = None,
     actor: str = "simulator",
     zone: tzinfo = UTC,
 ) -> ScenarioResult:
-    """Run a scenario on a fresh in-memory database; raise ScenarioInvalid on a bad step.
-    The clinic's time zone is the scenario's own, else ``zone``."""
+    """Run a scenario on a fresh in-memory database against a folder's pathways (default: the
+    bundled ones); raise ScenarioInvalid on a bad step. The clinic's time zone is the
+    scenario's own, else ``zone``."""
     if scenario.timezone is not None:
         zone = zone_named(scenario.timezone)
-    files = _bundle_for(scenario.pathway, pathways_dir or bundled.directory())
+    folder = folder or bundled_folder()
+    pathway = folder.pathway_for(scenario.pathway)
+    files = folder.files(pathway)
     engine = make_engine("sqlite://")
     metadata.create_all(engine)
     sessions = session_factory(engine)
@@ -204,10 +291,8 @@ def run_scenario(
             try:
                 deploy(session, files=files, now=start)
             except PathwayError as exc:
-                raise ScenarioInvalid(
-                    f"pathway '{scenario.pathway}' cannot be deployed: {exc}"
-                ) from None
-            case_id = start_case(session, pathway=scenario.pathway, clock=clock, actor=actor).id
+                raise ScenarioInvalid(f"pathway '{pathway}' cannot be deployed: {exc}") from None
+            case_id = start_case(session, pathway=pathway, clock=clock, actor=actor).id
         for index, step in enumerate(scenario.steps, start=1):
             at = start + timedelta(days=step.day)
             _fire_until(sessions, clock=clock, until=at)
@@ -243,6 +328,7 @@ def run_scenario(
         with sessions() as session:
             view = get_case(session, case_id, clock=clock)
             events = _timeline(session, case_id, start=start)
+            trail = _trail(session, case_id, clock=clock, events=events)
     finally:
         engine.dispose()
     final = {
@@ -255,4 +341,17 @@ def run_scenario(
         "variances": [v.code for v in view.variances],
         "escalated": view.escalated,
     }
-    return ScenarioResult(events, final)
+    return ScenarioResult(events, final, pathway, trail)
+
+
+def _trail(
+    session: Session, case_id: str, *, clock: SimulatedClock, events: list[dict[str, Any]]
+) -> Trail:
+    """Read what the case reached from its stored task tree."""
+    row = session.execute(
+        select(cases.c.state, cases.c.definition_id).where(cases.c.id == case_id)
+    ).one()
+    loaded = definitions.load(session, row.definition_id)
+    workflow = load_state(row.state, parsed=loaded.parsed, script_engine=script_engine(clock))
+    recorded = [(e["task"], e["variance"]) for e in events if e["type"] == EventType.VARIANCE]
+    return trail_of(workflow, variances=recorded)

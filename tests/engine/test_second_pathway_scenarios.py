@@ -14,6 +14,8 @@ from engine.validation import validate_paths
 
 FOLDER = Path(__file__).resolve().parents[2] / "examples" / "wound_check"
 
+WOUND_CHECK = engine.PathwayFolder.read(FOLDER, name="examples/wound_check")
+
 
 def test_its_files_are_deployable() -> None:
     reports = validate_paths([FOLDER / "wound_check.bpmn", FOLDER / "wound_review_interval.dmn"])
@@ -25,7 +27,7 @@ def test_its_files_are_deployable() -> None:
 
 def _run(name: str) -> engine.ScenarioResult:
     scenario = engine.load_scenario(FOLDER / name)
-    return engine.run_scenario(scenario, pathways_dir=FOLDER)
+    return engine.run_scenario(scenario, folder=WOUND_CHECK)
 
 
 def _of(result: engine.ScenarioResult, kind: str) -> list[dict[str, Any]]:
@@ -71,5 +73,5 @@ def test_the_form_refuses_a_value_out_of_range_naming_the_step_and_field(tmp_pat
     bad = tmp_path / "bad.json"
     bad.write_text(text.replace('"redness_cm": 1', '"redness_cm": 31'))
     with pytest.raises(ScenarioInvalid) as refused:
-        engine.run_scenario(engine.load_scenario(bad), pathways_dir=FOLDER)
+        engine.run_scenario(engine.load_scenario(bad), folder=WOUND_CHECK)
     assert "wound_assessment" in str(refused.value) and "redness_cm" in str(refused.value)
