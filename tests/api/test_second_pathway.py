@@ -28,18 +28,16 @@ ASSESSMENT = {"redness_cm": 6, "discharge": "purulent", "fever": False}
 
 
 def deploy_definition(server: Server, folder: Path) -> None:
-    """Deploy the BPMN and DMN files of ``folder`` into the server's database.
-
-    The stand-in for ``POST /definitions`` until that route lands: swap this body for the
-    HTTP call then, the tests need not change.
-    """
-    files = [(p.name, p.read_bytes()) for p in [*folder.glob("*.bpmn"), *folder.glob("*.dmn")]]
-    db = engine.make_engine(server.database)
-    try:
-        with engine.session_factory(db).begin() as session:
-            engine.deploy(session, files=files, now=datetime.now(UTC))
-    finally:
-        db.dispose()
+    """Deploy the BPMN and DMN files of ``folder`` as a modeler does, over ``POST
+    /definitions``: a new process id is a new pathway, no restart."""
+    parts = [
+        ("files", (p.name, p.read_bytes(), "application/xml"))
+        for p in [*folder.glob("*.bpmn"), *folder.glob("*.dmn")]
+    ]
+    with server.client("modeler:mo", "modeler") as modeler:
+        answer = modeler.post("/definitions", files=parts)
+    assert answer.status_code in (200, 201), answer.text
+    assert answer.json()["pathway"] == "wound_check"
 
 
 def sweep_and_send(server: Server, tmp_path: Path, *, at: datetime) -> list[Any]:
