@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import engine
 
@@ -87,7 +88,12 @@ async def _read_upload(request: Request, settings: ApiSettings) -> list[tuple[st
             "send the diagrams as multipart/form-data, one part named 'files' per file "
             "(curl -F files=@pathway.bpmn -F files=@rules.dmn)",
         )
-    form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES)
+    try:
+        form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES)
+    except StarletteHTTPException as exc:
+        if exc.status_code == 413:
+            raise
+        raise DeployProblem(400, f"the multipart body could not be read: {exc.detail}") from None
     try:
         uploads = form.getlist("files")
         if not uploads:
@@ -149,7 +155,10 @@ def _deploy(
 @router.post(
     "/definitions",
     status_code=201,
-    responses=error_responses(413, 415),
+    responses={
+        **error_responses(400, 413, 415),
+        200: {"description": "the same files are already deployed as this version"},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
