@@ -241,9 +241,12 @@ def test_a_decision_rule_added_and_removed() -> None:
     assert _kinds(added) == [(ChangeKind.DECISION_RULE_ADDED, "rule_fracture", False)]
 
 
-REMINDER_TO = (
-    '<camunda:property name="pathway.reminder" value="referral_due_2_weeks"/>\n'
-    '            <camunda:property name="pathway.reminder.to" value="coordinator"/>'
+REMINDER_TEXT = (
+    '<camunda:property name="pathway.reminder.text" '
+    'value="Specialist referral due (2 weeks after conservative care started)"/>'
+)
+REMINDER_TO = REMINDER_TEXT + (
+    '\n            <camunda:property name="pathway.reminder.to" value="coordinator"/>'
 )
 
 
@@ -258,10 +261,18 @@ def test_a_reminders_roles_changed() -> None:
 
 
 def test_any_new_reminder_property_shows_without_code_for_it() -> None:
-    wording = '\n            <camunda:property name="pathway.reminder.text" value="The 2-week referral is overdue."/>'
-    diff = _diff(_replace(BPMN, REMINDER_TO, REMINDER_TO + wording))
+    extra = '\n            <camunda:property name="pathway.reminder.channel" value="pager"/>'
+    diff = _diff(_replace(BPMN, REMINDER_TO, REMINDER_TO + extra))
     assert _kinds(diff) == [(ChangeKind.REMINDER_CHANGED, "referral_due_reminder", False)]
-    assert 'wording none → "The 2-week referral is overdue."' in diff.changes[0].text
+    assert '"pager"' in diff.changes[0].text
+
+
+def test_a_reminders_wording_changed() -> None:
+    diff = _diff(
+        _replace(BPMN, REMINDER_TEXT, REMINDER_TEXT.replace("Specialist referral due", "Refer now"))
+    )
+    assert _kinds(diff) == [(ChangeKind.REMINDER_CHANGED, "referral_due_reminder", False)]
+    assert "Refer now (2 weeks after conservative care started)" in diff.changes[0].text
 
 
 def test_a_reminder_kind_renamed_is_breaking() -> None:
