@@ -131,11 +131,14 @@ def test_two_beats_at_once_send_every_reminder_exactly_once(
     hookserver.expect_request(HOOK, method="POST").respond_with_handler(receiver)
     case_ids = cases_due_soon(db, seconds=1, count=5)
     url = hookserver.url_for(HOOK)
+    # The subject is two beats, not the reaper: a claim timeout far above a send, so that a
+    # send slowed by a busy machine is not (rightly) taken back and sent again.
+    settings = {"PATHWAY_WEBHOOK_URL": url, "PATHWAY_REMINDER_CLAIM_TIMEOUT": "30"}
     # Several pool processes, so that the sweeps the two beats publish do run at once.
     processes = [
         start(
             ["worker", "--concurrency", "4"],
-            worker_env(db, tmp_path / "worker", broker, PATHWAY_WEBHOOK_URL=url),
+            worker_env(db, tmp_path / "worker", broker, **settings),
             tmp_path / "worker.log",
         )
     ]
@@ -143,7 +146,7 @@ def test_two_beats_at_once_send_every_reminder_exactly_once(
         processes.append(
             start(
                 ["beat"],
-                worker_env(db, tmp_path / name, broker, PATHWAY_WEBHOOK_URL=url),
+                worker_env(db, tmp_path / name, broker, **settings),
                 tmp_path / f"{name}.log",
             )
         )
