@@ -187,10 +187,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             try:
                 with sessions.begin() as session:
                     engine.deploy_bundled(session, now=engine.SystemClock().now())
-                    stopped = engine.interrupt_migrations(session, now=engine.SystemClock().now())
+                    stopped = engine.stop_stale_migrations(session, now=engine.SystemClock().now())
                     if stopped:
                         log.warning(
-                            "%d migration(s) were stopped by a restart: run them again to "
+                            "%d migration(s) stopped without finishing: run them again to "
                             "move the rest of their cases",
                             stopped,
                         )

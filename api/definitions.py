@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -131,22 +132,30 @@ def _deploy(
     sessions: sessionmaker[Session], files: list[tuple[str, bytes]], now: datetime
 ) -> tuple[int, dict[str, Any]]:
     # Validation and parsing are CPU work on the request's thread, never the event loop.
-    with sessions.begin() as session:
+    for attempt in (1, 2):
         try:
-            info = engine.deploy(session, files=files, now=now)
+            with sessions.begin() as session:
+                info = engine.deploy(session, files=files, now=now)
+                latest = engine.latest(session, info.pathway)
+            break
         except engine.DefinitionInvalid as exc:
-            session.rollback()
             return 422, {
                 "deployable": False,
                 "problems": _problem_dicts(exc.problems),
                 "files": [{"name": n, "size": len(d)} for n, d in files],
             }
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            # Another deployment stored a file or the version number at the same moment:
+            # deploy again, seeing what it stored (the same bytes are then the same version).
     return (201 if info.created else 200), {
         "deployable": True,
         "problems": [],
         "pathway": info.pathway,
         "version": info.version,
         "created": info.created,
+        "latest_version": latest.version,
         "bundle_sha256": info.bundle_sha256,
         "files": [{"name": n, "size": len(d)} for n, d in files],
     }

@@ -95,7 +95,15 @@ def _deploy(args: argparse.Namespace) -> int:
     elif body["created"]:
         print(f"deployed {body['pathway']} version {body['version']}: new cases start on it")
     else:
-        print(f"{body['pathway']} version {body['version']} already holds these files")
+        latest = body["latest_version"]
+        print(
+            f"{body['pathway']} version {body['version']} already holds these files; "
+            + (
+                "new cases start on it"
+                if latest == body["version"]
+                else f"new cases start on version {latest} (deploy changed files to go back)"
+            )
+        )
     return EXIT_OK
 
 
@@ -136,10 +144,10 @@ def _migrate(args: argparse.Namespace) -> int:
     payload = {"from": args.from_version, "to": args.to_version, "dry_run": args.dry_run}
     if args.dry_run:
         body = _checked(_call(args, "POST", path, json=payload))
+        counts = body["counts"]
         if args.json:
             print(json.dumps(body, indent=2))
-            return EXIT_OK
-        counts = body["counts"]
+            return EXIT_OK if counts["refused"] == 0 else EXIT_NOT_ALL_MOVED
         print(
             f"dry run, {args.pathway} version {args.from_version} -> {args.to_version}: "
             f"{body['total']} running case(s), {counts['can_move']} can move, "
@@ -151,9 +159,18 @@ def _migrate(args: argparse.Namespace) -> int:
     href = started["href"]
     body = started
     show = sys.stderr.isatty() and not args.json
+    last_done, last_change = -1, time.monotonic()
     while body["status"] == "running":
         if show:
             print("\r" + _bar(body["done"], body["total"], body["counts"]), end="", file=sys.stderr)
+        if body["done"] != last_done:
+            last_done, last_change = body["done"], time.monotonic()
+        elif time.monotonic() - last_change > args.wait:
+            raise _Refused(
+                f"no progress for {args.wait:.0f} s: the migration may have stopped "
+                f"(the server marks it interrupted after 2 minutes without progress; run the "
+                f"same command again to move the rest); its state: {href}"
+            )
         time.sleep(0.5)
         body = _checked(_call(args, "GET", href))
     if show:
@@ -219,6 +236,12 @@ def register(commands: Any) -> None:
         "--dry-run", action="store_true", help="say which cases can move, and why not; move none"
     )
     migrate.add_argument("--all", action="store_true", help="list every case, not only problems")
+    migrate.add_argument(
+        "--wait",
+        type=float,
+        default=300,
+        help="give up after this many seconds without progress (default 300)",
+    )
     migrate.add_argument("--server", help=server_help)
     migrate.add_argument("--json", action="store_true", help="print the result as JSON")
     migrate.set_defaults(func=_guarded(_migrate))

@@ -60,10 +60,10 @@ from .cases.migration import (
     start_migration,
 )
 from .cases.migration import (
-    interrupt_running as interrupt_migrations,
+    preview as preview_migration,
 )
 from .cases.migration import (
-    preview as preview_migration,
+    stop_stale as stop_stale_migrations,
 )
 from .changes import Change as DefinitionChange
 from .changes import DefinitionDiff, diff_definitions
@@ -237,7 +237,7 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     # migrations: moving running cases between versions (API, CLI)
     "CaseMove",
     "MigrationView",
-    "interrupt_migrations",
+    "stop_stale_migrations",
     "migration_status",
     "preview_migration",
     "run_migration",

@@ -125,6 +125,7 @@ def deploy(session: Session, *, files: list[tuple[str, bytes]], now: datetime) -
             bundle_sha256=bundle,
             bpmn_sha256=shas[bpmn_name],
             dmn_sha256=sorted(dmn_shas),
+            file_names=[bpmn_name, *(_name_of(shas, sha) for sha in sorted(dmn_shas))],
             created_at=now,
         )
         .returning(definitions.c.id)
@@ -132,6 +133,10 @@ def deploy(session: Session, *, files: list[tuple[str, bytes]], now: datetime) -
     assert new_id is not None
     log.info("deployed pathway %s version %d (%s)", pathway, version, bundle[:12])
     return DefinitionInfo(int(new_id), pathway, version, bundle, now, created=True)
+
+
+def _name_of(shas: dict[str, str], sha: str) -> str:
+    return next(name for name, known in shas.items() if known == sha)
 
 
 def deploy_bundled(session: Session, *, now: datetime) -> DefinitionInfo:
@@ -162,7 +167,7 @@ def version(session: Session, pathway: str, number: int) -> DefinitionInfo:
         select(definitions).where(definitions.c.pathway == pathway, definitions.c.version == number)
     ).first()
     if row is None:
-        raise DefinitionNotFound(f"{pathway} version {number}")
+        raise DefinitionNotFound(pathway, version=number)
     return _info(row)
 
 
@@ -186,7 +191,8 @@ def original_files(session: Session, definition_id: int) -> list[tuple[str, byte
             select(definition_files).where(definition_files.c.sha256.in_(shas))
         )
     }
-    return [found[sha] for sha in shas]
+    names = row.file_names or [found[sha][0] for sha in shas]
+    return [(name, found[sha][1]) for name, sha in zip(names, shas, strict=True)]
 
 
 _cache: OrderedDict[str, Pathway] = OrderedDict()
@@ -272,7 +278,14 @@ def versions(session: Session, pathway: str | None = None) -> list[VersionSummar
             r.version,
             r.bundle_sha256,
             r.created_at,
-            [files[sha] for sha in (r.bpmn_sha256, *r.dmn_sha256)],
+            [
+                (name, sha, files[sha][2])
+                for name, sha in zip(
+                    r.file_names or [files[sha][0] for sha in (r.bpmn_sha256, *r.dmn_sha256)],
+                    (r.bpmn_sha256, *r.dmn_sha256),
+                    strict=True,
+                )
+            ],
             int(running.get(r.id, 0)),
         )
         for r in rows
@@ -285,4 +298,4 @@ def file_of(session: Session, pathway: str, number: int, name: str) -> bytes:
     for filename, content in original_files(session, found.id):
         if filename == name:
             return content
-    raise DefinitionNotFound(f"{pathway} version {number} file {name}")
+    raise DefinitionNotFound(pathway, version=number, file=name)

@@ -62,9 +62,17 @@ class DefinitionInvalid(PathwayError):
 class DefinitionNotFound(PathwayError):
     """No deployed definition matches the request."""
 
-    def __init__(self, pathway: str) -> None:
+    def __init__(
+        self, pathway: str, *, version: int | None = None, file: str | None = None
+    ) -> None:
         self.pathway = pathway
-        super().__init__(f"no deployed pathway '{pathway}'")
+        if version is None:
+            message = f"no deployed pathway '{pathway}'"
+        elif file is None:
+            message = f"pathway '{pathway}' has no version {version}"
+        else:
+            message = f"version {version} of pathway '{pathway}' has no file '{file}'"
+        super().__init__(message)
 
 
 class MigrationInvalid(PathwayError):
@@ -78,12 +86,11 @@ class MigrationInvalid(PathwayError):
 class MigrationConflict(PathwayError):
     """A migration of the pathway is already running."""
 
-    def __init__(self, pathway: str, migration_id: int) -> None:
+    def __init__(self, pathway: str, migration_id: int | None) -> None:
         self.pathway = pathway
         self.migration_id = migration_id
-        super().__init__(
-            f"migration {migration_id} of {pathway} is still running: wait for it to finish"
-        )
+        which = f"migration {migration_id}" if migration_id else "another migration"
+        super().__init__(f"{which} of {pathway} is still running: wait for it to finish")
 
 
 class MigrationNotFound(PathwayError):

@@ -83,6 +83,9 @@ definitions = Table(
     Column("bundle_sha256", String(64), nullable=False, unique=True),
     Column("bpmn_sha256", ForeignKey("definition_files.sha256"), nullable=False),
     Column("dmn_sha256", JSON, nullable=False),
+    # The files' names as this version was deployed, BPMN first (a file's bytes are stored
+    # once, under the name they were first deployed with). Null for older versions.
+    Column("file_names", JSON, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("pathway", "version", name="uq_definitions_pathway_version"),
 )
@@ -246,7 +249,16 @@ definition_migrations = Table(
     Column("total", Integer, nullable=False),
     Column("actor", String(200), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
+    # One running migration per pathway, enforced by the database itself.
+    Index(
+        "uq_definition_migrations_running",
+        "pathway",
+        unique=True,
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
 )
 
 migration_cases = Table(

@@ -126,3 +126,59 @@ def without_step(element_id: str) -> list[tuple[str, bytes]]:
     ):
         shape.getparent().remove(shape)
     return _files(root, files)
+
+
+def with_boundary_timer_on(task_id: str) -> list[tuple[str, bytes]]:
+    """The pathway with a non-interrupting 3-day timer on one step (a new deadline that
+    notes the step late), laid out beside the step."""
+    root, files = _edit()
+    task = _by_id(root, task_id)
+    process = task.getparent()
+    timer_id, end_id, flow_id = f"{task_id}_late", f"{task_id}_late_end", f"flow_{task_id}_late"
+    timer = etree.SubElement(process, f"{{{BPMN}}}boundaryEvent")
+    for key, value in (
+        ("id", timer_id),
+        ("name", "Late"),
+        ("cancelActivity", "false"),
+        ("attachedToRef", task_id),
+    ):
+        timer.set(key, value)
+    etree.SubElement(timer, f"{{{BPMN}}}documentation").text = "Notice a step not done in 3 days."
+    ext = etree.SubElement(timer, f"{{{BPMN}}}extensionElements")
+    props = etree.SubElement(ext, f"{{{CAMUNDA}}}properties")
+    for name, value in (
+        ("pathway.evidence.source", "Synthetic test change (not guidance)"),
+        ("pathway.deadline", timer_id),
+    ):
+        prop = etree.SubElement(props, f"{{{CAMUNDA}}}property")
+        prop.set("name", name)
+        prop.set("value", value)
+    etree.SubElement(timer, f"{{{BPMN}}}outgoing").text = flow_id
+    definition = etree.SubElement(timer, f"{{{BPMN}}}timerEventDefinition")
+    definition.set("id", f"{timer_id}_definition")
+    etree.SubElement(definition, f"{{{BPMN}}}timeDuration").text = "P3D"
+    end = etree.SubElement(process, f"{{{BPMN}}}endEvent")
+    end.set("id", end_id)
+    end.set("name", "Late noted")
+    etree.SubElement(end, f"{{{BPMN}}}incoming").text = flow_id
+    flow = etree.SubElement(process, f"{{{BPMN}}}sequenceFlow")
+    for key, value in (("id", flow_id), ("sourceRef", timer_id), ("targetRef", end_id)):
+        flow.set(key, value)
+    shape = root.xpath("//bpmndi:BPMNShape[@bpmnElement=$t]", namespaces=NS, t=task_id)[0]
+    bounds = shape.find(f"{{{DC}}}Bounds")
+    x, y = float(bounds.get("x")), float(bounds.get("y"))
+    for element, (px, py) in ((timer_id, (x + 60, y + 62)), (end_id, (x + 60, y + 160))):
+        added = etree.SubElement(shape.getparent(), f"{{{BPMNDI}}}BPMNShape")
+        added.set("id", f"{element}_di")
+        added.set("bpmnElement", element)
+        box = etree.SubElement(added, f"{{{DC}}}Bounds")
+        for key, value in (("x", px), ("y", py), ("width", 36.0), ("height", 36.0)):
+            box.set(key, str(value))
+    edge = etree.SubElement(shape.getparent(), f"{{{BPMNDI}}}BPMNEdge")
+    edge.set("id", f"{flow_id}_di")
+    edge.set("bpmnElement", flow_id)
+    for px, py in ((x + 78, y + 98), (x + 78, y + 160)):
+        point = etree.SubElement(edge, f"{{{DI}}}waypoint")
+        point.set("x", str(px))
+        point.set("y", str(py))
+    return _files(root, files)

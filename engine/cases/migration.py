@@ -12,12 +12,14 @@ tried.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import definitions
@@ -41,6 +43,13 @@ from .persistence import lock, save
 log = logging.getLogger(__name__)
 
 MOVED, REFUSED, FAILED, SKIPPED, PENDING = "moved", "refused", "failed", "skipped", "pending"
+RUNNING = "running"
+
+STALE = timedelta(minutes=2)
+"""A running migration that has not shown progress for this long has stopped (its process
+died): it is marked interrupted, and running it again moves the rest."""
+HEARTBEAT = 10.0
+"""Seconds between a running migration's signs of life."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ class MigrationView:
 
 
 def _version(session: Session, pathway: str, version: int) -> DefinitionInfo:
+    definitions.latest(session, pathway)  # DefinitionNotFound (404) for an unknown pathway
     try:
         return definitions.version(session, pathway, version)
     except DefinitionNotFound:
@@ -128,30 +138,36 @@ def start_migration(
     """Record a migration and the running cases it will try; return its id."""
     old, new = (_version(session, pathway, v) for v in (from_version, to_version))
     _plan(session, old, new)  # the versions must be different and load
+    stop_stale(session, now=now, pathway=pathway)
     running = session.scalar(
         select(definition_migrations.c.id).where(
             definition_migrations.c.pathway == pathway,
-            definition_migrations.c.status == "running",
+            definition_migrations.c.status == RUNNING,
         )
     )
     if running is not None:
         raise MigrationConflict(pathway, int(running))
     case_ids = list(session.scalars(_running(old, cases.c.id)))
-    migration_id = session.scalar(
-        insert(definition_migrations)
-        .values(
-            pathway=pathway,
-            from_definition_id=old.id,
-            to_definition_id=new.id,
-            from_version=old.version,
-            to_version=new.version,
-            status="running",
-            total=len(case_ids),
-            actor=actor,
-            created_at=now,
-        )
-        .returning(definition_migrations.c.id)
-    )
+    try:
+        with session.begin_nested():
+            migration_id = session.scalar(
+                insert(definition_migrations)
+                .values(
+                    pathway=pathway,
+                    from_definition_id=old.id,
+                    to_definition_id=new.id,
+                    from_version=old.version,
+                    to_version=new.version,
+                    status=RUNNING,
+                    total=len(case_ids),
+                    actor=actor,
+                    created_at=now,
+                    heartbeat_at=now,
+                )
+                .returning(definition_migrations.c.id)
+            )
+    except IntegrityError:  # another request started one at the same moment
+        raise MigrationConflict(pathway, None) from None
     assert migration_id is not None
     if case_ids:
         session.execute(
@@ -279,39 +295,91 @@ def run_migration(
             )
         )
     done = head.total - len(pending)
-    for case_id in pending:
-        try:
-            with sessions.begin() as session:
-                move = move_case(
-                    session,
-                    case_id=case_id,
-                    old=old,
-                    new=new,
-                    plan=plan,
-                    clock=clock,
-                    actor=head.actor,
-                    migration_id=migration_id,
-                )
-                _record(session, migration_id, move, clock.now())
-        except tree.MigrationRefused as exc:
-            _record_alone(sessions, migration_id, CaseMove(case_id, REFUSED, exc.reason), clock)
-        except Exception as exc:  # one case's failure must not stop the others
-            log.warning(
-                "migration %d: case %s failed (%s)", migration_id, case_id, type(exc).__name__
+    finished = False
+    beat = time.monotonic()
+    try:
+        for case_id in pending:
+            _move_one(
+                sessions,
+                migration_id,
+                case_id,
+                old=old,
+                new=new,
+                plan=plan,
+                clock=clock,
+                actor=head.actor,
             )
-            reason = f"could not be moved ({type(exc).__name__}); it is unchanged"
-            _record_alone(sessions, migration_id, CaseMove(case_id, FAILED, reason), clock)
-        done += 1
-        if progress is not None:
-            progress(done, head.total)
-    with sessions.begin() as session:
-        session.execute(
-            update(definition_migrations)
-            .where(definition_migrations.c.id == migration_id)
-            .values(status="finished", finished_at=clock.now())
-        )
+            done += 1
+            if progress is not None:
+                progress(done, head.total)
+            if time.monotonic() - beat > HEARTBEAT:
+                beat = time.monotonic()
+                _set_status(sessions, migration_id, RUNNING, clock, heartbeat=True)
+        finished = True
+    finally:
+        # However the loop ends, the migration does not stay "running": a later one may start.
+        _set_status(sessions, migration_id, "finished" if finished else "failed", clock)
     with sessions() as session:
         return migration_status(session, migration_id)
+
+
+def _move_one(
+    sessions: sessionmaker[Session],
+    migration_id: int,
+    case_id: str,
+    *,
+    old: DefinitionInfo,
+    new: DefinitionInfo,
+    plan: tree.Plan,
+    clock: Clock,
+    actor: str | None,
+) -> None:
+    try:
+        with sessions.begin() as session:
+            move = move_case(
+                session,
+                case_id=case_id,
+                old=old,
+                new=new,
+                plan=plan,
+                clock=clock,
+                actor=actor,
+                migration_id=migration_id,
+            )
+            _record(session, migration_id, move, clock.now())
+    except tree.MigrationRefused as exc:
+        _record_alone(sessions, migration_id, CaseMove(case_id, REFUSED, exc.reason), clock)
+    except (OperationalError, InterfaceError):
+        raise  # the database went away: the migration stops here, nothing half-applied
+    except Exception as exc:  # one case's failure must not stop the others
+        log.warning("migration %d: case %s failed (%s)", migration_id, case_id, type(exc).__name__)
+        reason = f"could not be moved ({type(exc).__name__}); it is unchanged"
+        _record_alone(sessions, migration_id, CaseMove(case_id, FAILED, reason), clock)
+
+
+def _set_status(
+    sessions: sessionmaker[Session],
+    migration_id: int,
+    status: str,
+    clock: Clock,
+    *,
+    heartbeat: bool = False,
+) -> None:
+    values: dict[str, Any] = {"status": status, "heartbeat_at": clock.now()}
+    if not heartbeat:
+        values["finished_at"] = clock.now()
+    try:
+        with sessions.begin() as session:
+            session.execute(
+                update(definition_migrations)
+                .where(definition_migrations.c.id == migration_id)
+                .values(**values)
+            )
+    except (OperationalError, InterfaceError):
+        if heartbeat:
+            raise
+        # The database is gone: the row stays "running" until it is seen to be stale.
+        log.error("migration %d: its end could not be recorded", migration_id)
 
 
 def _record(session: Session, migration_id: int, move: CaseMove, now: datetime) -> None:
@@ -332,14 +400,17 @@ def _record_alone(
         _record(session, migration_id, move, clock.now())
 
 
-def interrupt_running(session: Session, *, now: datetime) -> int:
-    """Mark migrations left running by a stopped server as interrupted (run them again to
-    move the rest); return how many."""
-    result = session.execute(
-        update(definition_migrations)
-        .where(definition_migrations.c.status == "running")
-        .values(status="interrupted", finished_at=now)
+def stop_stale(session: Session, *, now: datetime, pathway: str | None = None) -> int:
+    """Mark running migrations that have shown no progress for ``STALE`` as interrupted
+    (their process stopped; running them again moves the rest); return how many."""
+    query = update(definition_migrations).where(
+        definition_migrations.c.status == RUNNING,
+        func.coalesce(definition_migrations.c.heartbeat_at, definition_migrations.c.created_at)
+        < now - STALE,
     )
+    if pathway is not None:
+        query = query.where(definition_migrations.c.pathway == pathway)
+    result = session.execute(query.values(status="interrupted", finished_at=now))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -386,10 +457,10 @@ def migration_status(
 __all__ = [
     "CaseMove",
     "MigrationView",
-    "interrupt_running",
     "migration_status",
     "move_case",
     "preview",
     "run_migration",
     "start_migration",
+    "stop_stale",
 ]

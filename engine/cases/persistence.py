@@ -26,11 +26,16 @@ from ..vocabulary import CaseStatus, ReminderStatus
 
 # The statements every change runs, built once: building them per call (and coercing their
 # values) was a measurable share of a change's CPU.
-_READ_CASE = (
-    select(cases, definitions_table.c.bundle_sha256)
-    .join(definitions_table, definitions_table.c.id == cases.c.definition_id)
-    .where(cases.c.id == bindparam("case_id"))
-)
+# The definition's hash comes from a subquery, not a join: PostgreSQL re-reads a row locked
+# FOR UPDATE once the lock is granted, and a join would drop a case whose definition changed
+# meanwhile (a migration), answering "not found" for a case that exists.
+_READ_CASE = select(
+    cases,
+    select(definitions_table.c.bundle_sha256)
+    .where(definitions_table.c.id == cases.c.definition_id)
+    .scalar_subquery()
+    .label("bundle_sha256"),
+).where(cases.c.id == bindparam("case_id"))
 _LOCK_CASE = _READ_CASE.with_for_update(of=cases)
 _DELETE_READY = delete(case_tasks).where(
     case_tasks.c.case_id == bindparam("case_id"),

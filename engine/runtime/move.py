@@ -28,17 +28,15 @@ from SpiffWorkflow.util.task import TaskState
 from ..diagrams import ParsedPathway
 from .state import read_document
 
-# Tasks a case has reached: their step must exist in the version it moves to.
+# Tasks a case has reached: their step must exist in the version it moves to. A cancelled
+# task (a branch the case left, a timer a red flag stopped) is history the timeline keeps;
+# one whose step the new version lacks is dropped from the tree.
 _REACHED = (
-    TaskState.WAITING
-    | TaskState.READY
-    | TaskState.STARTED
-    | TaskState.COMPLETED
-    | TaskState.ERROR
-    | TaskState.CANCELLED
+    TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.COMPLETED | TaskState.ERROR
 )
+_AT = TaskState.WAITING | TaskState.READY | TaskState.STARTED
 _RESET = TaskState.READY | TaskState.WAITING
-_PREDICTED = TaskState.MAYBE | TaskState.LIKELY | TaskState.FUTURE
+_DROPPED = TaskState.MAYBE | TaskState.LIKELY | TaskState.FUTURE | TaskState.CANCELLED
 
 # Specs SpiffWorkflow adds around the diagram's own elements: named after an element, so a
 # reason names the element.
@@ -54,10 +52,12 @@ class MigrationRefused(Exception):
 
 
 def _element(spec_name: str) -> str:
+    """How a reason names a task's step: the element, or what SpiffWorkflow added around it."""
     for suffix in _GENERATED:
         if spec_name.endswith(suffix):
-            return spec_name[: -len(suffix)]
-    return spec_name
+            what = "end" if suffix == ".EndJoin" else "boundary events"
+            return f"the {what} of `{spec_name[: -len(suffix)]}`"
+    return f"`{spec_name}`"
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,10 @@ class _ProcessPlan:
 
     new_spec: Any | None
     alignment: dict[str, Any | None]
+    branching: frozenset[str] = frozenset()
+    """Old specs that open branches side by side (boundary events, parallel or inclusive
+    splits, event gateways) and whose branches the new version changes: a case whose step
+    came from one of them would miss a new branch, since the split has run already."""
 
     def target(self, name: str) -> Any | None:
         return self.alignment.get(name)
@@ -91,24 +95,46 @@ class Plan:
             for process, plan in self.processes.items()
         }
 
-    def refusal(self, process: str, spec_name: str, state: int) -> str | None:
-        """Why a task of this spec and state stops the move (None when it does not)."""
+    def refusal(
+        self, process: str, spec_name: str, state: int, parent: str | None = None
+    ) -> str | None:
+        """Why a task of this spec and state (whose parent task has the spec ``parent``)
+        stops the move; None when it does not."""
         plan = self.processes.get(process)
         if plan is not None and plan.new_spec is None:
             return (
                 f"inside `{process}`, which version {self.to_version} removes"
-                if state & (TaskState.WAITING | TaskState.READY | TaskState.STARTED)
+                if state & _AT
                 else None
             )
-        if plan is None or not state & _REACHED or plan.target(spec_name) is not None:
+        if plan is None or not state & _REACHED:
             return None
         element = _element(spec_name)
-        if state & (TaskState.WAITING | TaskState.READY | TaskState.STARTED):
-            return f"waiting at `{element}`, which version {self.to_version} removes"
-        return (
-            f"has passed `{element}`, which version {self.to_version} removes "
-            "(its record would point at a step the version does not have)"
-        )
+        target = plan.target(spec_name)
+        if target is None:
+            if state & _AT:
+                return f"waiting at {element}, which version {self.to_version} removes"
+            return (
+                f"has passed {element}, which version {self.to_version} removes "
+                "(its record would point at a step the version does not have)"
+            )
+        if state & _AT and parent in plan.branching:
+            return (
+                f"at {element}, beside which version {self.to_version} adds or removes a "
+                "branch (a boundary event or a parallel path) that the case would miss: move "
+                "the case once it has left this step"
+            )
+        if state & _AT and parent is not None:
+            came_from = plan.target(parent)
+            if came_from is not None and came_from.name not in {i.name for i in target.inputs}:
+                # e.g. a boundary event added to, or taken from, the step the case is at:
+                # the case's tree has no place for it, and the step could not complete.
+                return (
+                    f"at {element}, whose place in the flow version {self.to_version} changes "
+                    "(what leads to it, or a boundary event on it): move the case once it "
+                    "has left this step"
+                )
+        return None
 
 
 class _Alignment(SpecDiff):  # type: ignore[misc]
@@ -129,7 +155,21 @@ def _align(old_spec: Any, new_spec: Any | None) -> _ProcessPlan:
             alignment[name] = diff.alignment[spec]
         else:  # SpecDiff walks from the start event; a spec it did not reach keeps its id
             alignment[name] = new_spec.task_specs.get(name)
-    return _ProcessPlan(new_spec, alignment)
+    branching = frozenset(
+        name
+        for name, spec in old_spec.task_specs.items()
+        if (target := alignment[name]) is not None
+        and len(spec.outputs) + len(target.outputs) > 2
+        and not _chooses_one(spec)
+        and {o.name for o in spec.outputs} != {o.name for o in target.outputs}
+    )
+    return _ProcessPlan(new_spec, alignment, branching)
+
+
+def _chooses_one(spec: Any) -> bool:
+    """An exclusive gateway has taken its one branch: new branches beside it do not matter
+    to a case that has passed it."""
+    return "ExclusiveGateway" in type(spec).__name__
 
 
 _plans: dict[tuple[str, str], Plan] = {}
@@ -151,19 +191,22 @@ def plan_for(
     return found
 
 
-def _tasks_of(document: dict[str, Any], top: str) -> Iterator[tuple[str, str, int]]:
-    for task in document["tasks"].values():
-        yield top, task["task_spec"], task["state"]
-    for sub in document.get("subprocesses", {}).values():
-        for task in sub["tasks"].values():
-            yield sub["spec"], task["task_spec"], task["state"]
+def _tasks_of(document: dict[str, Any], top: str) -> Iterator[tuple[str, str, int, str | None]]:
+    """Each stored task: its process, spec, state and its parent task's spec."""
+    for process, tasks in [
+        (top, document["tasks"]),
+        *((sub["spec"], sub["tasks"]) for sub in document.get("subprocesses", {}).values()),
+    ]:
+        for task in tasks.values():
+            parent = tasks.get(task.get("parent") or "")
+            yield process, task["task_spec"], task["state"], parent and parent["task_spec"]
 
 
 def blockers(blob: bytes, plan: Plan, *, top: str) -> list[str]:
     """Why a stored case cannot move, read from its stored tree without restoring it."""
     reasons: list[str] = []
-    for process, spec_name, state in _tasks_of(read_document(blob), top):
-        reason = plan.refusal(process, spec_name, state)
+    for process, spec_name, state, parent in _tasks_of(read_document(blob), top):
+        reason = plan.refusal(process, spec_name, state, parent)
         if reason is not None and reason not in reasons:
             reasons.append(reason)
     return reasons
@@ -189,7 +232,8 @@ def apply(workflow: Any, plan: Plan) -> None:
     """Move a restored workflow onto the plan's new version, in place.
 
     Raises ``MigrationRefused`` (nothing worth keeping has changed: the caller discards the
-    workflow) when a task the case has reached has no counterpart in the new version.
+    workflow) when a task the case has reached has no counterpart in the new version, or the
+    step it is at has another place in the new version's flow.
     """
     top = workflow.spec.name
     refusals = [
@@ -198,7 +242,10 @@ def apply(workflow: Any, plan: Plan) -> None:
         for task in wf.tasks.values()
         if (
             reason := plan.refusal(
-                top if wf is workflow else wf.spec.name, task.task_spec.name, task.state
+                top if wf is workflow else wf.spec.name,
+                task.task_spec.name,
+                task.state,
+                task.parent.task_spec.name if task.parent is not None else None,
             )
         )
     ]
@@ -218,7 +265,7 @@ def apply(workflow: Any, plan: Plan) -> None:
             if task.id in wf.tasks:
                 _reset_keeping(task)
         for task in stale:
-            if task.id in wf.tasks and task.has_state(_PREDICTED):
+            if task.id in wf.tasks and task.has_state(_DROPPED):
                 wf._remove_task(task.id)
         if wf.last_task is not None and wf.last_task.id not in wf.tasks:
             wf.last_task = None

@@ -217,3 +217,26 @@ def test_running_cases_move_to_a_new_version_with_a_dry_run_first(modeling: Serv
             f"/definitions/{PATHWAY}/migrations", json={"from": start, "to": target}
         )
     assert refused.status_code == 403
+
+
+def test_each_version_keeps_its_own_file_names_and_says_which_version_new_cases_take(
+    modeling: Server,
+) -> None:
+    (bpmn_name, bpmn), (_, dmn) = two_week_timer_days(8)
+    renamed = deploy(modeling, [(bpmn_name, bpmn), ("rules.dmn", dmn)])
+    assert renamed.status_code == 201, renamed.text
+    version = renamed.json()["version"]
+    old_bytes = deploy(modeling, bundled_files())
+    assert old_bytes.status_code == 200
+    assert old_bytes.json()["version"] == 1 and old_bytes.json()["latest_version"] >= version
+    with modeling.client("modeler:mo", "modeler") as client:
+        versions = client.get(f"/definitions/{PATHWAY}/versions").json()["versions"]
+        (stored,) = [v for v in versions if v["version"] == version]
+        assert [f["name"] for f in stored["files"]] == [bpmn_name, "rules.dmn"]
+        assert client.get(stored["files"][1]["href"]).content == dmn
+        assert [f["name"] for f in versions[0]["files"]] == [n for n, _ in bundled_files()]
+        unknown = client.post("/definitions/no_such_pathway/migrations", json={"from": 1, "to": 2})
+        no_file = client.get(f"/definitions/{PATHWAY}/versions/1/files/other.dmn")
+    assert unknown.status_code == 404
+    assert no_file.status_code == 404
+    assert no_file.json()["detail"] == f"version 1 of pathway '{PATHWAY}' has no file 'other.dmn'"

@@ -1,4 +1,5 @@
-"""Migrations of running cases between versions of a pathway, and each case's outcome.
+"""Migrations of running cases between versions of a pathway, and each case's outcome; the
+names of each version's files.
 
 Revision ID: 0007
 Revises: 0006
@@ -38,12 +39,20 @@ def upgrade() -> None:
         sa.Column("total", sa.Integer, nullable=False),
         sa.Column("actor", sa.String(200), nullable=True),
         sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("heartbeat_at", UTCDateTime, nullable=True),
         sa.Column("finished_at", UTCDateTime, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_definition_migrations"),
     )
+    op.create_index("ix_definition_migrations_pathway", "definition_migrations", ["pathway"])
     op.create_index(
-        "ix_definition_migrations_pathway", "definition_migrations", ["pathway"]
+        "uq_definition_migrations_running",
+        "definition_migrations",
+        ["pathway"],
+        unique=True,
+        sqlite_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status = 'running'"),
     )
+    op.add_column("definitions", sa.Column("file_names", sa.JSON, nullable=True))
     op.create_table(
         "migration_cases",
         sa.Column(
@@ -65,6 +74,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Not a batch operation: on SQLite that copies the table, which the cases' foreign key
+    # to it refuses. SQLite 3.35+ drops a column in place.
+    op.execute("ALTER TABLE definitions DROP COLUMN file_names")
     op.drop_table("migration_cases")
+    op.drop_index("uq_definition_migrations_running", table_name="definition_migrations")
     op.drop_index("ix_definition_migrations_pathway", table_name="definition_migrations")
     op.drop_table("definition_migrations")
