@@ -7,6 +7,6 @@ and what to change, never a traceback.
 ``problems`` holds the helpers that build them.
 """
 
-from .documents import FileReport, validate_documents, validate_paths
+from .documents import FileReport, check_size, validate_documents, validate_paths
 
-__all__ = ["FileReport", "validate_documents", "validate_paths"]
+__all__ = ["FileReport", "check_size", "validate_documents", "validate_paths"]
