@@ -1,12 +1,13 @@
 """Validating BPMN and DMN files before they are deployed.
 
 Each file gets a report: deployable, or a list of problems that each name the element, its line
-and what to change. In order: a size within the limit (``check_size``; a larger file is not
-read); safe, well-formed XML (no DOCTYPE, nothing expanded or fetched);
-the kind of document; the XML Schema SpiffWorkflow bundles (every error, not just the first);
-then, for BPMN, what the engine and the sandbox accept on each executable process and what a
-pathway needs (see ``validation.bpmn``); for DMN, decision tables the engine can run (see
-``validation.dmn``). Validation never raises for any input bytes and never runs diagram code.
+and what to change. In order: a size within the limit (``check_size``: a larger file is not
+read); safe, well-formed XML (``safe_xml``: no DOCTYPE, nothing expanded or fetched, bounded
+depth); the kind of document; no more elements than the engine takes (``validation.limits``);
+the XML Schema SpiffWorkflow bundles (every error, not just the first); then, for BPMN, what
+the engine and the sandbox accept on each executable process and what a pathway needs (see
+``validation.bpmn``); for DMN, decision tables the engine can run (see ``validation.dmn``).
+Validation never raises for any input bytes and never runs diagram code.
 
 This module reads the files, tells their kind, hands them to ``validation.schema`` and the checks
 above, matches BPMN files with the DMN files that declare their decisions (given, or found
@@ -29,6 +30,8 @@ from ..safe_xml import XmlRefused, parse_xml
 from ..settings import get_settings
 from .bpmn import DecisionSource, check_bpmn, decision_refs
 from .dmn import check_dmn
+from .limits import check_bpmn_count, check_dmn_count
+from .limits import check_size as check_size
 from .problems import find_by_id, problem
 from .schema import schema_problems
 
@@ -103,6 +106,10 @@ def _load(file: str, content: bytes) -> _Document:
     else:
         doc.problems.append(_kind_problem(file, root))
         return doc
+    too_many = (check_bpmn_count if doc.kind == "bpmn" else check_dmn_count)(file, root)
+    if too_many:  # the rest would take too long: this is the file's one problem
+        doc.problems.append(too_many)
+        return doc
     doc.root = root
     doc.problems.extend(schema_problems(root, file=file, xsd=xsd, standard=standard))
     if doc.kind == "dmn":
@@ -166,20 +173,6 @@ def _reports(documents: list[_Document], supporting: list[_Document]) -> list[Fi
             )
         )
     return reports
-
-
-def check_size(name: str, size: int, limit: int) -> Problem | None:
-    """The problem of a file of ``size`` bytes when it is over ``limit`` (None when within)."""
-    if size <= limit:
-        return None
-    return Problem(
-        name,
-        f"the file is {size:,} bytes; the limit is {limit:,} bytes, so it was not read",
-        None,
-        None,
-        "split the pathway or remove what it does not need (embedded images, long "
-        "documentation); the limit is the setting PATHWAY_MAX_DEFINITION_BYTES",
-    )
 
 
 def _limit(max_bytes: int | None) -> int:

@@ -1,8 +1,9 @@
 """What SpiffWorkflow says when it refuses or fails to read a diagram, worded for a modeler.
 
-``engine_problem`` turns a ValidationException into a problem (known messages get a clearer
-wording and fix), ``crash_problem`` reports an unexpected exception at the element being read,
-and ``merge_engine_problems`` drops engine refusals one of our own checks already reports.
+``engine_checks`` has SpiffWorkflow build the processes of a file, ``engine_problem`` turns a
+ValidationException into a problem (known messages get a clearer wording and fix),
+``crash_problem`` reports an unexpected exception at the element being read, and
+``merge_engine_problems`` drops engine refusals one of our own checks already reports.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from types import TracebackType
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
+from ..diagrams import PathwayParser
 from ..errors import Problem
 from .problems import find_by_id, label, problem
 
@@ -94,6 +96,37 @@ def engine_problem(
         f"the engine cannot use {label(node)}: {raw}",
         "change the element as the message says, or remove it",
     ), raw
+
+
+def engine_checks(
+    file: str,
+    root: etree._Element,
+    processes: list[etree._Element],
+    dmn: list[tuple[str, etree._Element]],
+) -> list[tuple[Problem, str]]:
+    """Have SpiffWorkflow build each process and what it calls, from one reading of the file
+    (one parser per process would read the whole file once per process); return what it
+    refuses, each with the engine's own message."""
+    if not processes:
+        return []
+    try:
+        parser = PathwayParser()
+        for name, decision in dmn:
+            parser.add_dmn_xml(decision, filename=name)
+        parser.add_bpmn_xml(root, filename=file)
+    except ValidationException as exc:
+        return [engine_problem(file, root, processes[0], exc)]
+    except Exception as exc:  # SpiffWorkflow raises bare KeyError/AttributeError on some files
+        return [(crash_problem(file, root, processes[0], exc), "")]
+    found = []
+    for process in processes:
+        try:
+            parser.get_subprocess_specs(process.get("id"))
+        except ValidationException as exc:
+            found.append(engine_problem(file, root, process, exc))
+        except Exception as exc:
+            found.append((crash_problem(file, root, process, exc), ""))
+    return found
 
 
 def _crash_element(tb: TracebackType | None, root: etree._Element) -> etree._Element | None:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
-import engine.validation.bpmn as bpmn_checks
+import engine.validation.spiff as spiff_checks
+from engine.diagrams import PathwayParser
 from engine.errors import Problem
 from engine.validation import FileReport, validate_documents, validate_paths
 
@@ -623,12 +624,16 @@ def test_engine_refusal_is_reported_once() -> None:
 
 
 def test_unexpected_engine_crash_names_the_element(monkeypatch: pytest.MonkeyPatch) -> None:
-    def crashing_build_specs(*, bpmn: list[tuple[str, Any]], **_: Any) -> None:
-        node = bpmn[0][1].xpath("//*[@id='wait_timer']")[0]
-        assert node is not None
-        raise KeyError("timeDuration")
+    class CrashingParser(PathwayParser):  # type: ignore[misc]
+        def add_bpmn_xml(self, bpmn: Any, filename: str | None = None) -> None:
+            self.document = bpmn
 
-    monkeypatch.setattr(bpmn_checks, "build_specs", crashing_build_specs)
+        def get_subprocess_specs(self, name: str) -> None:
+            node = self.document.xpath("//*[@id='wait_timer']")[0]
+            assert node is not None
+            raise KeyError("timeDuration")
+
+    monkeypatch.setattr(spiff_checks, "PathwayParser", CrashingParser)
     report = _check(_bpmn(), DMN_FIXTURE.read_bytes())
     (problem,) = report.problems
     assert problem.element_id == "wait_timer"
