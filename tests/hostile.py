@@ -131,3 +131,122 @@ def _flow_document(node: str, *, condition: str = "") -> bytes:
         flows += '<sequenceFlow id="f_other" sourceRef="run" targetRef="end"/>'
     body = f'<startEvent id="start"/>{node}<endEvent id="end"/>{flows}'
     return _document(body).encode()
+
+
+def many_processes(count: int = 2_400) -> bytes:
+    """``count`` executable processes of a start and an end event each."""
+    processes = "".join(
+        f'<process id="p{index}" isExecutable="true"><startEvent id="s{index}"/>'
+        f'<endEvent id="e{index}"/><sequenceFlow id="f{index}" sourceRef="s{index}" '
+        f'targetRef="e{index}"/></process>\n'
+        for index in range(count)
+    )
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{_OPEN}{processes}</definitions>\n'.encode()
+
+
+def many_gateways(count: int = 1_600) -> bytes:
+    """A chain of ``count`` exclusive gateways, each with a conditional and a default flow."""
+    parts = ['<startEvent id="start"/><sequenceFlow id="f_in" sourceRef="start" targetRef="g0"/>']
+    for index in range(count):
+        after = f"g{index + 1}" if index + 1 < count else "end"
+        parts.append(
+            f'<exclusiveGateway id="g{index}" default="d{index}"/>'
+            f'<sequenceFlow id="c{index}" sourceRef="g{index}" targetRef="{after}">'
+            f"<conditionExpression>score == {index}</conditionExpression></sequenceFlow>"
+            f'<sequenceFlow id="d{index}" sourceRef="g{index}" targetRef="{after}"/>'
+        )
+    parts.append('<endEvent id="end"/>')
+    return _document("\n".join(parts)).encode()
+
+
+def many_scripts(count: int = 4_000, *, lines: int = 4) -> bytes:
+    """``count`` script tasks, each a distinct script of ``lines`` lines."""
+    tasks = "\n".join(
+        f'<scriptTask id="t{index}"><script>'
+        + "".join(f"v{line} = score * {index} + {line}&#10;" for line in range(lines))
+        + "</script></scriptTask>"
+        for index in range(count)
+    )
+    return _document(tasks).encode()
+
+
+def many_schema_errors(count: int = 60_000) -> bytes:
+    """``count`` elements the BPMN schema does not allow, one a line, in one process."""
+    return _document('<startEvent id="start"/>\n' + "\n".join(["<unknown/>"] * count)).encode()
+
+
+def large_decision_table(rules: int = 5_000) -> bytes:
+    """One decision table of ``rules`` rules, one input and one output column each."""
+    body = "".join(
+        f'<rule id="r{index}"><inputEntry id="i{index}"><text>&gt; {index}</text></inputEntry>'
+        f'<outputEntry id="o{index}"><text>"band {index}"</text></outputEntry></rule>\n'
+        for index in range(rules)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="big" '
+        'name="big" namespace="https://example.org/t"><decision id="big_decision" name="big">'
+        '<decisionTable id="big_table"><input id="in" label="Score"><inputExpression id="ie" '
+        'typeRef="integer"><text>score</text></inputExpression></input>'
+        f'<output id="out" name="band" typeRef="string"/>\n{body}</decisionTable></decision>'
+        "</definitions>\n"
+    ).encode()
+
+
+def drawn_pathway(branches: int = 20, length: int = 60) -> bytes:
+    """A pathway as bpmn.io saves one, but large: after the start a parallel gateway opens
+    ``branches`` branches of ``length`` user tasks (role, rationale, evidence source, layout),
+    joined again before the end. 20 x 60 is about 1,200 tasks in 2.3 MB."""
+    camunda = 'xmlns:camunda="http://camunda.org/schema/1.0/bpmn"'
+    di = 'xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"'
+    dc = 'xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"'
+    ddi = 'xmlns:di="http://www.omg.org/spec/DD/20100524/DI"'
+    nodes, shapes = [], []
+
+    def shape(ident: str, x: int, y: int) -> None:
+        shapes.append(
+            f'<bpmndi:BPMNShape id="{ident}_di" bpmnElement="{ident}">'
+            f'<dc:Bounds x="{x}" y="{y}" width="100" height="80"/></bpmndi:BPMNShape>'
+        )
+
+    def flow(ident: str, source: str, target: str) -> None:
+        nodes.append(f'<sequenceFlow id="{ident}" sourceRef="{source}" targetRef="{target}"/>')
+        shapes.append(
+            f'<bpmndi:BPMNEdge id="{ident}_di" bpmnElement="{ident}"><di:waypoint x="0" y="0"/>'
+            '<di:waypoint x="10" y="10"/></bpmndi:BPMNEdge>'
+        )
+
+    nodes.append('<startEvent id="start" name="Referral received"/>')
+    nodes.append('<parallelGateway id="split"/><parallelGateway id="join"/>')
+    nodes.append('<endEvent id="end" name="Pathway complete"/>')
+    for ident, x in (("start", 0), ("split", 100), ("join", 200 * length + 300), ("end", 0)):
+        shape(ident, x, 0)
+    flow("f_start", "start", "split")
+    flow("f_end", "join", "end")
+    for branch in range(branches):
+        previous = "split"
+        for step in range(length):
+            ident = f"review_{branch}_{step}"
+            nodes.append(
+                f'<userTask id="{ident}" name="Review {branch}.{step}" '
+                'camunda:candidateGroups="clinician">'
+                "<documentation>Synthetic step: review the synthetic findings of this "
+                "branch before the next one.</documentation><extensionElements>"
+                '<camunda:properties><camunda:property name="pathway.evidence.source" '
+                'value="Synthetic guideline, section 1"/></camunda:properties>'
+                "</extensionElements></userTask>"
+            )
+            shape(ident, 200 + 200 * step, 120 * branch)
+            flow(f"f_{ident}", previous, ident)
+            previous = ident
+        flow(f"f_join_{branch}", previous, "join")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<definitions xmlns="{BPMN_NS}" {camunda} {di} {dc} {ddi} id="drawn" '
+        'targetNamespace="https://example.org/t">\n'
+        '<process id="drawn_pathway" isExecutable="true">\n'
+        + "\n".join(nodes)
+        + '\n</process>\n<bpmndi:BPMNDiagram id="diagram"><bpmndi:BPMNPlane id="plane" '
+        'bpmnElement="drawn_pathway">\n' + "\n".join(shapes) + "\n</bpmndi:BPMNPlane>"
+        "</bpmndi:BPMNDiagram>\n</definitions>\n"
+    ).encode()

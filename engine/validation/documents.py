@@ -30,7 +30,7 @@ from ..safe_xml import XmlRefused, parse_xml
 from ..settings import get_settings
 from .bpmn import DecisionSource, check_bpmn, decision_refs
 from .dmn import check_dmn
-from .limits import check_bpmn_count, check_dmn_count
+from .limits import check_counts
 from .limits import check_size as check_size
 from .problems import find_by_id, problem
 from .schema import schema_problems
@@ -106,7 +106,7 @@ def _load(file: str, content: bytes) -> _Document:
     else:
         doc.problems.append(_kind_problem(file, root))
         return doc
-    too_many = (check_bpmn_count if doc.kind == "bpmn" else check_dmn_count)(file, root)
+    too_many = check_counts(file, root, kind=doc.kind)
     if too_many:  # the rest would take too long: this is the file's one problem
         doc.problems.append(too_many)
         return doc

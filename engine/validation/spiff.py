@@ -52,6 +52,12 @@ _ENGINE_MESSAGES: tuple[tuple[str, str, str], ...] = (
     ),
     (r"No start event found", "{label} has no start event", "add a start event"),
     (
+        r"RecursionError|maximum recursion depth",
+        "{label} ends a run of flow elements too long for the engine to read: it follows "
+        "each flow recursively, and stops after about 480 elements in a row",
+        "shorten the run: split the pathway, or repeat a shorter part with a loop",
+    ),
+    (
         r"is not executable",
         "{label} is not executable, but this process needs it",
         "set isExecutable=true on it",
