@@ -56,6 +56,7 @@ _B = f"{{{BPMN_NS}}}"
 BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 DMN13_NS = "https://www.omg.org/spec/DMN/20191111/MODEL/"
 _TIMES = ("timeDate", "timeDuration", "timeCycle")
+_DRAWN = tuple(f"{_B}{kind}" for kind in sorted({*FLOW_NODES, "sequenceFlow"}))
 
 
 @dataclass(frozen=True)
@@ -181,8 +182,8 @@ def _task_checks(
                 "of: " + (", ".join(sorted(process_ids)) or "(none)"),
             )
     for kind, attribute in (("message", "messageRef"), ("signal", "signalRef")):
-        for node in process.iter():
-            ref = node.get(attribute) if isinstance(node.tag, str) else None
+        for node in process.xpath(f".//*[@{attribute}]"):
+            ref = node.get(attribute)
             if ref and ref not in declared[kind]:
                 event = owner(node)
                 yield problem(
@@ -249,9 +250,8 @@ def _step_checks(
 
 
 def _layout_checks(file: str, process: etree._Element, drawn: set[str | None]) -> Iterator[Problem]:
-    for node in process.iter():
-        kind = bpmn_kind(node)
-        if (kind in FLOW_NODES or kind == "sequenceFlow") and node.get("id") not in drawn:
+    for node in process.iter(*_DRAWN):
+        if node.get("id") not in drawn:
             yield problem(
                 file,
                 node,

@@ -110,16 +110,25 @@ def text_of(node: etree._Element | None) -> str:
 
 
 def code_problem(
-    file: str, node: etree._Element, what: str, source: str, *, script: bool = False
+    file: str,
+    node: etree._Element,
+    what: str,
+    source: str,
+    *,
+    script: bool = False,
+    subject: str | None = None,
 ) -> Problem | None:
-    """Check diagram code with the sandbox's compile-time rules; a problem if it is refused."""
+    """Check diagram code with the sandbox's compile-time rules; a problem if it is refused.
+
+    The problem's message starts with ``subject``, by default "<what> of <the element>"."""
+    subject = subject or f"{what} of {label(node)}"
     juel = re.fullmatch(r"\s*[$#]\{(.*)\}\s*", source, re.DOTALL)
     if juel:
         python = re.sub(r"!(?!=)", "not ", juel[1].replace("&&", " and ").replace("||", " or "))
         return problem(
             file,
             node,
-            f"{what} of {label(node)} is a Camunda JUEL expression, which the engine cannot read",
+            f"{subject} is a Camunda JUEL expression, which the engine cannot read",
             "write it as a Python expression, e.g. " + " ".join(python.split()),
         )
     try:
@@ -129,14 +138,14 @@ def code_problem(
         return problem(
             file,
             node,
-            f"{what} of {label(node)} is not allowed{where}: {rejected.reason}",
+            f"{subject} is not allowed{where}: {rejected.reason}",
             _CODE_FIX,
         )
     except Exception as exc:  # the sandbox must never take validation down
         return problem(
             file,
             node,
-            f"{what} of {label(node)} could not be checked ({type(exc).__name__})",
+            f"{subject} could not be checked ({type(exc).__name__})",
             _CODE_FIX,
         )
     return None

@@ -1,7 +1,7 @@
 """XML Schema checks of BPMN and DMN documents, against the schemas SpiffWorkflow bundles.
 
 ``schema_problems`` reports every schema error, not just the first: it validates a working copy,
-sets aside the part each error is about, and validates again (at most 25 rounds and 200
+sets aside the part each error is about, and validates again (at most 10 rounds and 200
 errors, then it says the list is not complete; a valid file is validated once, uncopied).
 Messages use the usual prefixes (bpmn:, dmn:, camunda: ...) and come with a fix.
 """
@@ -22,7 +22,7 @@ from .problems import problem
 
 _XS = "{http://www.w3.org/2001/XMLSchema}"
 # Each round validates the whole tree again: these keep a file with thousands of errors quick.
-_MAX_ROUNDS = 25
+_MAX_ROUNDS = 10
 _MAX_LISTED = 200
 _PREFIXES = {
     BPMN_NS: "bpmn",

@@ -226,7 +226,7 @@ def test_a_timer_that_is_not_iso_8601_is_a_problem_at_validation(body: str) -> N
 
 
 @pytest.mark.parametrize(
-    "entry", ["-", "true", "&gt; 5", "1 &lt; ? &lt; 9", "? in (1, 2)", "", "not in (3, 4)", " "]
+    "entry", ["-", "true", "&gt; 5", "1 &lt; ? &lt; 9", "? in (1, 2)", "", "? not in (3, 4)", " "]
 )
 def test_dmn_unary_tests_are_accepted(entry: str) -> None:
     report = _check_dmn(_dmn(("<text>&gt; 7</text>", f"<text>{entry}</text>")))
@@ -234,7 +234,13 @@ def test_dmn_unary_tests_are_accepted(entry: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("entry", "words"), [('"a", "b"', "tuple"), ("[1..5]", "not a test"), (" - ", "not a test")]
+    ("entry", "words"),
+    [
+        ('"a", "b"', "FEEL list of values"),
+        ("[1..5]", "FEEL range"),
+        (" - ", "not a test"),
+        ("not in (3, 4)", "makes the name 'scorenot'"),
+    ],
 )
 def test_dmn_tests_the_engine_would_misread(entry: str, words: str) -> None:
     report = _check_dmn(_dmn(("<text>&gt; 7</text>", f"<text>{entry}</text>")))
