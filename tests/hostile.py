@@ -104,15 +104,17 @@ def many_tasks(count: int = 130_000, *, flows: bool = False) -> bytes:
     return _document("\n".join(parts)).encode()
 
 
-def script_importing_os() -> bytes:
-    """A script task whose script imports ``os`` and runs a shell command."""
-    script = "import os\nos.system('touch /tmp/pathway-pwned')"
+def script_importing_os(marker: str = "pathway-pwned") -> bytes:
+    """A script task whose script imports ``os`` and runs a shell command that would create
+    the file ``marker``."""
+    script = f"import os\nos.system('touch {marker}')"
     return _flow_document(f'<scriptTask id="run" scriptFormat="python"><script>{script}</script>')
 
 
-def condition_importing_os() -> bytes:
-    """A gateway condition that reaches ``os`` through ``__import__``."""
-    condition = "__import__('os').system('touch /tmp/pathway-pwned') == 0"
+def condition_importing_os(marker: str = "pathway-pwned") -> bytes:
+    """A gateway condition that reaches ``os`` through ``__import__`` and runs a shell command
+    that would create the file ``marker``."""
+    condition = f"__import__('os').system('touch {marker}') == 0"
     return _flow_document(
         '<exclusiveGateway id="run" default="f_other"/>',
         condition=condition,
