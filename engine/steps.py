@@ -287,8 +287,8 @@ def read_steps(root: etree._Element, *, file: str) -> tuple[dict[str, Step], lis
     steps: dict[str, Step] = {}
     problems: list[Problem] = []
     for process in root.iter(f"{_B}process"):
-        for node in process.iter():
-            if not isinstance(node.tag, str) or not node.tag.startswith(_B):
+        for node in process.xpath("descendant-or-self::*[@id]"):  # in C: skips the rest
+            if not node.tag.startswith(_B):
                 continue
             element_id = node.get("id")
             kind = etree.QName(node).localname

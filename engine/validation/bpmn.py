@@ -198,11 +198,12 @@ def _task_checks(
 def _step_checks(
     file: str, process: etree._Element, steps: Mapping[str, Step], step_problems: list[Problem]
 ) -> Iterator[Problem]:
-    ids = {n.get("id") for n in process.iter() if isinstance(n.tag, str) and n.get("id")}
+    identified = process.xpath("descendant-or-self::*[@id]")  # in C: most elements have none
+    ids = {n.get("id") for n in identified}
     for found in step_problems:
         if (found.element_id or "").split(".")[0] in ids:
             yield found
-    for node in process.iter():
+    for node in identified:
         kind = bpmn_kind(node)
         step = steps.get(node.get("id") or "") if kind else None
         if step is None or step.id not in ids:

@@ -95,11 +95,32 @@ def _schema_fix(message: str) -> str:
     return "edit the file so it follows the schema; bpmn.io / Camunda Modeler write valid files"
 
 
+class _Prefixes(dict[str, str]):
+    """The file's namespace prefixes: the root's, and the deeper ones once a path needs them
+    (gathering them visits every element)."""
+
+    complete = False
+
+    def gather(self, work: etree._Element) -> None:
+        self.complete = True
+        for node in work.iter():
+            if isinstance(node.tag, str):
+                self.update((k, v) for k, v in node.nsmap.items() if k)
+
+
 def _error_node(
-    work: etree._Element, path: str | None, prefixes: dict[str, str]
+    work: etree._Element, path: str | None, prefixes: _Prefixes
 ) -> etree._Element | None:
+    """The element an error's path (written with the file's prefixes) names."""
+    if not path:
+        return None
     try:
-        found = work.getroottree().xpath(path, namespaces=prefixes) if path else None
+        found = work.getroottree().xpath(path, namespaces=prefixes)
+    except etree.XPathEvalError:
+        if prefixes.complete:
+            return None
+        prefixes.gather(work)
+        return _error_node(work, path, prefixes)
     except etree.XPathError:
         return None
     if isinstance(found, list) and found and isinstance(found[0], etree._Element):
@@ -135,13 +156,7 @@ def schema_problems(root: etree._Element, *, file: str, xsd: str, standard: str)
     work = copy.deepcopy(root)
     for child in work.iterfind(f".//{renamed}"):
         child.tag = f"{{{BPMN_NS}}}messagePath"
-    prefixes = {
-        k: v
-        for node in work.iter()
-        if isinstance(node.tag, str)
-        for k, v in node.nsmap.items()
-        if k
-    }
+    prefixes = _Prefixes((k, v) for k, v in work.nsmap.items() if k)
     problems: list[Problem] = []
     seen: set[tuple[int, str]] = set()
     emptied: set[etree._Element] = set()
