@@ -146,6 +146,17 @@ def many_processes(count: int = 2_400) -> bytes:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{_OPEN}{processes}</definitions>\n'.encode()
 
 
+def failing_processes(count: int = 1_200, *, padding: int = 120) -> bytes:
+    """``count`` executable processes the engine refuses (no start event), each padded with
+    ``padding`` empty documentation elements: many refusals in a large document."""
+    docs = "<documentation/>" * padding
+    processes = "".join(
+        f'<process id="p{index}" isExecutable="true">{docs}<endEvent id="e{index}"/></process>\n'
+        for index in range(count)
+    )
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{_OPEN}{processes}</definitions>\n'.encode()
+
+
 def many_gateways(count: int = 1_600) -> bytes:
     """A chain of ``count`` exclusive gateways, each with a conditional and a default flow."""
     parts = ['<startEvent id="start"/><sequenceFlow id="f_in" sourceRef="start" targetRef="g0"/>']
@@ -172,9 +183,21 @@ def many_scripts(count: int = 4_000, *, lines: int = 4) -> bytes:
     return _document(tasks).encode()
 
 
-def many_schema_errors(count: int = 60_000) -> bytes:
+def many_schema_errors(count: int = 5_990) -> bytes:
     """``count`` elements the BPMN schema does not allow, one a line, in one process."""
     return _document('<startEvent id="start"/>\n' + "\n".join(["<unknown/>"] * count)).encode()
+
+
+def many_attributes(parents: int = 16, children: int = 5_990) -> bytes:
+    """``parents`` processes of ``children`` documentation elements each, every one with an
+    attribute the schema does not allow: as many schema errors among as many siblings as the
+    XML limits let through (16 x 5,990 make 191,700 elements and attributes)."""
+    line = '<documentation bad="1"/>'
+    processes = "".join(
+        f'<process id="p{index}">\n' + "\n".join([line] * children) + "\n</process>\n"
+        for index in range(parents)
+    )
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{_OPEN}{processes}</definitions>\n'.encode()
 
 
 def large_decision_table(rules: int = 5_000) -> bytes:

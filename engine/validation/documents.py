@@ -91,12 +91,7 @@ def _load(file: str, content: bytes) -> _Document:
     try:
         root = parse_xml(content)
     except XmlRefused as refused:
-        fix = (
-            "remove the DOCTYPE: BPMN and DMN files need none"
-            if "DOCTYPE" in str(refused)
-            else "save the file again from bpmn.io / Camunda Modeler"
-        )
-        doc.problems.append(Problem(file, str(refused), None, refused.line, fix))
+        doc.problems.append(Problem(file, str(refused), None, refused.line, refused.fix))
         return doc
     qname = etree.QName(root)
     if qname.localname == "definitions" and qname.namespace == BPMN_NS:

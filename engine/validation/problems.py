@@ -104,6 +104,26 @@ def find_by_id(root: etree._Element, ident: str | None) -> etree._Element | None
     return found[0] if isinstance(found, list) and found else None
 
 
+class IdIndex:
+    """A document's elements by id, gathered in one pass on the first lookup: for callers that
+    look up many ids, where ``find_by_id`` would read the whole document each time."""
+
+    def __init__(self, root: etree._Element) -> None:
+        self.root = root
+        self._found: dict[str, etree._Element] | None = None
+
+    def find(self, ident: str | None) -> etree._Element | None:
+        """Return the first element with the given id attribute, if there is one."""
+        if not ident:
+            return None
+        if self._found is None:
+            self._found = {}
+            for node in self.root.iter():
+                if isinstance(node.tag, str) and node.get("id") is not None:
+                    self._found.setdefault(node.get("id") or "", node)
+        return self._found.get(ident)
+
+
 def text_of(node: etree._Element | None) -> str:
     """Return an element's text, stripped ('' for none)."""
     return (node.text or "").strip() if node is not None else ""

@@ -143,46 +143,84 @@ def _set_aside(node: etree._Element | None, message: str) -> bool:
     return True
 
 
+def _problem(
+    file: str,
+    node: etree._Element | None,
+    error: etree._LogEntry,
+    *,
+    root: etree._Element,
+    standard: str,
+) -> Problem:
+    found = problem(
+        file,
+        node,
+        f"not valid {standard}: {_readable(error.message, root)}",
+        _schema_fix(error.message),
+    )
+    if found.line is None:
+        found = Problem(file, found.message, found.element_id, error.line, found.fix)
+    return found
+
+
+def _cut_short(file: str, root: etree._Element, problems: list[Problem], standard: str) -> Problem:
+    """Say the list stopped before the end, so it is not taken as complete."""
+    return problem(
+        file,
+        root,
+        f"not valid {standard}: only the first {len(problems)} schema errors are listed",
+        "fix these and validate again to see the rest",
+    )
+
+
 def schema_problems(root: etree._Element, *, file: str, xsd: str, standard: str) -> list[Problem]:
     """Report every schema error: validate, set the offending part aside, validate again."""
     schema = _schema(xsd)
     # bpmn-js writes formalExpression where the schema wants messagePath; SpiffWorkflow's
     # BpmnValidator renames it before validating, and so do we, in a working copy.
     renamed = f"{{{BPMN_NS}}}correlationPropertyRetrievalExpression/{{{BPMN_NS}}}formalExpression"
+    problems: list[Problem] = []
+    seen: set[tuple[int, str]] = set()
+    first: list[etree._LogEntry] | None = None  # the errors of the file as it is
     if root.find(f".//{renamed}") is None:
         with _schema_lock:
             if schema.validate(root):  # a valid file is not copied
                 return []
+            first = list(schema.error_log)
+        # Enough errors to list without setting any aside: no copy of the tree is needed.
+        distinct = {(e.line, e.message): e for e in first[: _MAX_LISTED * 20]}
+        if len(distinct) >= _MAX_LISTED:
+            prefixes = _Prefixes((k, v) for k, v in root.nsmap.items() if k)
+            problems = [
+                _problem(file, _error_node(root, e.path, prefixes), e, root=root, standard=standard)
+                for e in list(distinct.values())[:_MAX_LISTED]
+            ]
+            return [*problems, _cut_short(file, root, problems, standard)]
     work = copy.deepcopy(root)
     for child in work.iterfind(f".//{renamed}"):
         child.tag = f"{{{BPMN_NS}}}messagePath"
     prefixes = _Prefixes((k, v) for k, v in work.nsmap.items() if k)
-    problems: list[Problem] = []
-    seen: set[tuple[int, str]] = set()
     emptied: set[etree._Element] = set()
     progress = False
     for _ in range(_MAX_ROUNDS):
-        with _schema_lock:
-            valid = schema.validate(work)
-            errors = list(schema.error_log)
-        progress = False
-        for error in [] if valid else errors:
+        if first is not None:  # the copy is the file itself: its errors are known
+            valid, errors, first = False, first, None
+        else:
+            with _schema_lock:
+                valid = schema.validate(work)
+                errors = list(schema.error_log)
+        resolved = []  # every error's element, found before any is set aside (paths are by
+        for error in [] if valid else errors:  # position: setting one aside moves the next)
             if len(problems) >= _MAX_LISTED:
                 break
             node = _error_node(work, error.path, prefixes)
             if node in emptied and "Missing child" in error.message:
                 continue  # a consequence of setting a child aside, not a problem of the file
+            resolved.append((error, node))
             if (error.line, error.message) not in seen:
                 seen.add((error.line, error.message))
-                found = problem(
-                    file,
-                    node,
-                    f"not valid {standard}: {_readable(error.message, root)}",
-                    _schema_fix(error.message),
-                )
-                if found.line is None:
-                    found = Problem(file, found.message, found.element_id, error.line, found.fix)
-                problems.append(found)
+                problems.append(_problem(file, node, error, root=root, standard=standard))
+        progress = False
+        for error, node in resolved:
             parent = node.getparent() if node is not None else None
             if _set_aside(node, error.message):
                 progress = True
@@ -190,13 +228,6 @@ def schema_problems(root: etree._Element, *, file: str, xsd: str, standard: str)
                     emptied.add(parent)
         if not progress or len(problems) >= _MAX_LISTED:
             break
-    if progress:  # stopped before the end: say so, so the list is not taken as complete
-        problems.append(
-            problem(
-                file,
-                root,
-                f"not valid {standard}: only the first {len(problems)} schema errors are listed",
-                "fix these and validate again to see the rest",
-            )
-        )
+    if progress:
+        problems.append(_cut_short(file, root, problems, standard))
     return problems

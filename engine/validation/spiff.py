@@ -17,7 +17,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
 from ..diagrams import PathwayParser
 from ..errors import Problem
-from .problems import find_by_id, label, problem
+from .problems import IdIndex, find_by_id, label, problem
 
 _ENGINE_MESSAGES: tuple[tuple[str, str, str], ...] = (
     (
@@ -85,11 +85,17 @@ def clean_message(text: str) -> str:
 
 
 def engine_problem(
-    file: str, root: etree._Element, process: etree._Element, exc: ValidationException
+    file: str,
+    root: etree._Element,
+    process: etree._Element,
+    exc: ValidationException,
+    *,
+    ids: IdIndex | None = None,
 ) -> tuple[Problem, str]:
     """Word a SpiffWorkflow refusal for a modeler; return it with the engine's own message."""
     raw = clean_message(str(exc.args[0]) if exc.args else str(exc))
-    node = find_by_id(root, getattr(exc, "id", None))
+    ident = getattr(exc, "id", None)
+    node = ids.find(ident) if ids is not None else find_by_id(root, ident)
     node = process if node is None else node
     for pattern, message, fix in _ENGINE_MESSAGES:
         match = re.search(pattern, raw)
@@ -125,11 +131,12 @@ def engine_checks(
     except Exception as exc:  # SpiffWorkflow raises bare KeyError/AttributeError on some files
         return [(crash_problem(file, root, processes[0], exc), "")]
     found = []
+    ids = IdIndex(root)
     for process in processes:
         try:
             parser.get_subprocess_specs(process.get("id"))
         except ValidationException as exc:
-            found.append(engine_problem(file, root, process, exc))
+            found.append(engine_problem(file, root, process, exc, ids=ids))
         except Exception as exc:
             found.append((crash_problem(file, root, process, exc), ""))
     return found
@@ -173,15 +180,17 @@ def merge_engine_problems(
     engine: Iterable[tuple[Problem, str]], own: list[Problem]
 ) -> list[Problem]:
     """Engine problems first, except those an own check already reports better."""
+    # For each overlap, which elements an own problem of that kind is about (read once: a file
+    # can have thousands of each).
+    covering = [
+        (pattern, same, {p.element_id for p in own if re.search(ours, p.message)})
+        for pattern, ours, same in _OVERLAPS
+    ]
     merged = []
     for found, raw in engine:
         covered = any(
-            re.search(pattern, raw)
-            and any(
-                re.search(ours, p.message) and (not same or p.element_id == found.element_id)
-                for p in own
-            )
-            for pattern, ours, same in _OVERLAPS
+            elements and re.search(pattern, raw) and (not same or found.element_id in elements)
+            for pattern, same, elements in covering
         )
         if not covered:
             merged.append(found)
