@@ -11,6 +11,7 @@ to change. Nothing here runs diagram code: expressions are only compiled by the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -147,8 +148,19 @@ def _flow_checks(file: str, process: etree._Element) -> Iterator[Problem]:
             )
 
 
+@functools.lru_cache(maxsize=4)
+def _callable(process_ids: frozenset[str]) -> str:
+    """The processes a call activity may call, as a fix names them (the first ten)."""
+    known = sorted(process_ids)
+    shown = ", ".join(known[:10]) + (f" and {len(known) - 10:,} more" if known[10:] else "")
+    return shown or "(none)"
+
+
 def _task_checks(
-    file: str, process: etree._Element, process_ids: set[str], declared: Mapping[str, set[str]]
+    file: str,
+    process: etree._Element,
+    process_ids: frozenset[str],
+    declared: Mapping[str, set[str]],
 ) -> Iterator[Problem]:
     for task in _descendants(process, "serviceTask"):
         yield problem(
@@ -178,8 +190,7 @@ def _task_checks(
                 file,
                 call,
                 f"{label(call)} calls process '{called}', which is not in this file",
-                f"add process '{called}' to this file, or call one "
-                "of: " + (", ".join(sorted(process_ids)) or "(none)"),
+                f"add process '{called}' to this file, or call one of: {_callable(process_ids)}",
             )
     for kind, attribute in (("message", "messageRef"), ("signal", "signalRef")):
         for node in process.xpath(f".//*[@{attribute}]"):
@@ -196,13 +207,15 @@ def _task_checks(
 
 
 def _step_checks(
-    file: str, process: etree._Element, steps: Mapping[str, Step], step_problems: list[Problem]
+    file: str,
+    process: etree._Element,
+    steps: Mapping[str, Step],
+    step_problems: Mapping[str | None, list[Problem]],
 ) -> Iterator[Problem]:
     identified = process.xpath("descendant-or-self::*[@id]")  # in C: most elements have none
     ids = {n.get("id") for n in identified}
-    for found in step_problems:
-        if (found.element_id or "").split(".")[0] in ids:
-            yield found
+    for ident in dict.fromkeys(n.get("id") for n in identified):  # in the file's order
+        yield from step_problems.get(ident, ())
     for node in identified:
         kind = bpmn_kind(node)
         step = steps.get(node.get("id") or "") if kind else None
@@ -328,9 +341,12 @@ def check_bpmn(
                 "set isExecutable=true on the process you want to run",
             )
         ]
-    process_ids = {p.get("id") or "" for p in processes}
+    process_ids = frozenset(p.get("id") or "" for p in processes)
     # What the processes share is read once: the checks are linear in the file's size.
-    steps, step_problems = read_steps(root, file=file)
+    steps, found_in_steps = read_steps(root, file=file)
+    step_problems: dict[str | None, list[Problem]] = {}  # by element, for each process to pick
+    for found in found_in_steps:
+        step_problems.setdefault((found.element_id or "").split(".")[0], []).append(found)
     drawn = {
         n.get("bpmnElement")
         for kind in ("BPMNShape", "BPMNEdge")

@@ -197,8 +197,8 @@ def check_dmn(root: etree._Element, *, file: str) -> tuple[tuple[str, ...], list
             problem(
                 file,
                 decisions[1],
-                f"this file declares {len(decisions)} "
-                f"decisions ({', '.join(ids)}); the engine reads one per file",
+                f"this file declares {len(decisions)} decisions "
+                f"({', '.join(ids[:5])}{', ...' if ids[5:] else ''}); the engine reads one per file",
                 "put each decision in a DMN file of its own",
             )
         )
