@@ -137,7 +137,7 @@ from .scheduling import record_delivery as record_reminder_delivery
 from .settings import EngineSettings, SettingsInvalid, empty_is_unset, get_settings
 from .settings import load as load_settings
 from .store import current_revision, make_engine, session_factory, upgrade
-from .validation import FileReport, validate_documents, validate_paths
+from .validation import FileReport, check_size, validate_documents, validate_paths
 from .vocabulary import CARE_ROLES, CaseStatus, ChangeKind, EventType, ReminderStatus, Role
 
 __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
@@ -244,6 +244,7 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "start_migration",
     "validate_documents",
     "validate_paths",
+    "check_size",
     "FileReport",
     "diff_definitions",
     "render_diff",

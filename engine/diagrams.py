@@ -1,7 +1,8 @@
 """Reading BPMN and DMN files: safe XML parsing and the SpiffWorkflow parser the engine runs.
 
-XML is parsed without DTDs, entities or network access. Timers are rebound to the injected
-clock of the workflow's script engine, and a bare ISO 8601 timer literal (``P14D``, as
+XML is read by ``safe_xml.parse_xml`` (no DTD, entity or network access; bounded depth and
+element count), which this module re-exports with ``XmlRefused``. Timers are rebound to the
+injected clock of the workflow's script engine, and a bare ISO 8601 timer literal (``P14D``, as
 Camunda Modeler writes it) is accepted as well as an expression.
 """
 
@@ -30,6 +31,8 @@ from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
 
 from .clock import clinic_zone
+from .safe_xml import XmlRefused as XmlRefused
+from .safe_xml import parse_xml as parse_xml
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -43,65 +46,6 @@ _ISO_DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 )
 _ISO_CYCLE = re.compile(r"^R\d*/")
-
-
-class XmlRefused(ValueError):
-    """The bytes are not XML we are willing to read."""
-
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message)
-        self.line = line
-
-
-_PROLOG_ITEM = re.compile(r"\s*(<\?.*?\?>|<!--.*?-->)", re.DOTALL)
-
-
-def doctype_line(content: bytes) -> int | None:
-    """Find a DOCTYPE in the prolog before any parser sees it (so no entity is ever expanded)."""
-    head = content[:1_000_000]
-    encoding = {
-        b"\xff\xfe": "utf-16",
-        b"\xfe\xff": "utf-16",
-        b"\x00<": "utf-16-be",
-        b"<\x00": "utf-16-le",
-    }.get(head[:2], "latin-1")
-    text = head.decode(encoding, errors="replace")
-    text = text.lstrip("\ufeff\xef\xbb\xbf")
-    position = 0
-    while (item := _PROLOG_ITEM.match(text, position)) is not None:
-        position = item.end()
-    rest = text[position:]
-    if rest.lstrip().startswith("<!DOCTYPE"):
-        return text.count("\n", 0, position + len(rest) - len(rest.lstrip())) + 1
-    return None
-
-
-def parse_xml(content: bytes) -> etree._Element:
-    """Parse XML bytes safely: no DTD, no entities, no network; refuse a DOCTYPE."""
-    doctype = doctype_line(content)
-    if doctype is not None:
-        # Refused before any parser sees it: libxml2 expands internal entities in
-        # attribute values even with resolve_entities=False.
-        raise XmlRefused(
-            "a DOCTYPE is not allowed in a BPMN or DMN file "
-            "(it was not read: no entity is expanded or fetched)",
-            doctype,
-        )
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_blank_text=False,
-    )
-    try:
-        root = etree.fromstring(content, parser=parser)
-    except etree.XMLSyntaxError as exc:
-        raise XmlRefused(f"not well-formed XML: {exc.msg}", exc.lineno) from None
-    if root.getroottree().docinfo.doctype:
-        raise XmlRefused("a DOCTYPE is not allowed in a diagram (entities are never expanded)", 1)
-    return root
 
 
 def is_iso_literal(text: str) -> bool:

@@ -1,9 +1,10 @@
 """The engine's settings, and how every layer's settings are read and their errors reported.
 
 Each layer has its own ``pydantic-settings`` class with the ``PATHWAY_`` prefix: the engine's
-(the database, the data dir, the log level) here, the API's in ``api/settings.py`` and the
-workers' in ``workers/settings.py``, both built on this one. ``load`` reads a class from the
-environment and reports every bad setting by name, never by value (it could be a secret).
+(the database, the data dir, the log level, the largest diagram file read) here, the API's in
+``api/settings.py`` and the workers' in ``workers/settings.py``, both built on this one.
+``load`` reads a class from the environment and reports every bad setting by name, never by
+value (it could be a secret).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ class EngineSettings(BaseSettings):
 
     log_level: str = "INFO"
 
-    max_definition_bytes: int = Field(default=5_000_000, ge=10_000, le=100_000_000)
-    """The largest BPMN or DMN file that is read, validated or deployed (5 MB)."""
+    max_definition_bytes: int = Field(default=5_000_000, le=1_000_000_000)
+    """The largest BPMN or DMN file read (5 MB): a larger one is refused, unread, with its size;
+    validation of any file within it takes at most a few seconds."""
 
     timezone: str = "UTC"
     """The clinic's IANA time zone: clinical dates (a form's "not in the future", today(),
@@ -60,6 +62,13 @@ class EngineSettings(BaseSettings):
             raise ValueError("PATHWAY_DATABASE_URL must be a sqlite:// or postgresql:// URL")
         if value.startswith("postgresql://"):
             value = "postgresql+psycopg://" + value[len("postgresql://") :]
+        return value
+
+    @field_validator("max_definition_bytes")
+    @classmethod
+    def _positive_size(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("PATHWAY_MAX_DEFINITION_BYTES must be a positive number of bytes")
         return value
 
     @field_validator("log_level")

@@ -284,25 +284,26 @@ def _form(node: etree._Element, *, file: str, problems: list[Problem]) -> Form |
     return Form(tuple(fields))
 
 
-def _message_name(node: etree._Element, root: etree._Element) -> str | None:
+def _message_name(node: etree._Element, messages: dict[str, str]) -> str | None:
     definition = node.find(f"{_B}messageEventDefinition")
     if definition is None:
         return None
     ref: str | None = definition.get("messageRef")
-    for message in root.iter(f"{_B}message"):
-        if message.get("id") == ref:
-            name: str | None = message.get("name") or ref
-            return name
-    return ref
+    return messages.get(ref or "", ref)
 
 
 def read_steps(root: etree._Element, *, file: str) -> tuple[dict[str, Step], list[Problem]]:
     """Collect every flow element's step information from a BPMN document."""
     steps: dict[str, Step] = {}
     problems: list[Problem] = []
+    messages: dict[str, str] = {}  # each message's name by id (read once, not once per event)
+    for message in root.iter(f"{_B}message"):
+        ident = message.get("id")
+        if ident is not None:
+            messages.setdefault(ident, message.get("name") or ident)
     for process in root.iter(f"{_B}process"):
-        for node in process.iter():
-            if not isinstance(node.tag, str) or not node.tag.startswith(_B):
+        for node in process.xpath("descendant-or-self::*[@id]"):  # in C: skips the rest
+            if not node.tag.startswith(_B):
                 continue
             element_id = node.get("id")
             kind = etree.QName(node).localname
@@ -360,7 +361,7 @@ def read_steps(root: etree._Element, *, file: str) -> tuple[dict[str, Step], lis
                 deadline=props.get("pathway.deadline"),
                 limits=_limits(props),
                 variances=variances,
-                message=_message_name(node, root),
+                message=_message_name(node, messages),
                 message_form=props.get("pathway.form"),
                 timer=node.find(f"{_B}timerEventDefinition") is not None,
                 urgent=props.get("pathway.priority", "").lower() == "urgent",

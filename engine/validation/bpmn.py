@@ -11,15 +11,15 @@ to change. Nothing here runs diagram code: expressions are only compiled by the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from lxml import etree
-from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
-from ..diagrams import BPMN_NS, BusinessRuleTaskParser, build_specs
+from ..diagrams import BPMN_NS, BusinessRuleTaskParser
 from ..errors import Problem
-from ..steps import ROLES, read_steps
+from ..steps import ROLES, Step, read_steps
 from .problems import (
     FLOW_NODES,
     bpmn_kind,
@@ -33,7 +33,7 @@ from .problems import (
 )
 from .properties import property_problems
 from .reminders import reminder_checks
-from .spiff import clean_message, crash_problem, engine_problem, merge_engine_problems
+from .spiff import clean_message, crash_problem, engine_checks, merge_engine_problems
 from .timers import timer_body_problem
 
 # With the helpers that live in validation.problems and validation.spiff: importable from here.
@@ -59,6 +59,7 @@ _B = f"{{{BPMN_NS}}}"
 BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 DMN13_NS = "https://www.omg.org/spec/DMN/20191111/MODEL/"
 _TIMES = ("timeDate", "timeDuration", "timeCycle")
+_DRAWN = tuple(f"{_B}{kind}" for kind in sorted({*FLOW_NODES, "sequenceFlow"}))
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,12 @@ def _expression_checks(file: str, process: etree._Element) -> Iterator[Problem |
 
 
 def _flow_checks(file: str, process: etree._Element) -> Iterator[Problem]:
-    flows = list(_descendants(process, "sequenceFlow"))
+    leaving: dict[str | None, list[etree._Element]] = {}
+    for flow in _descendants(process, "sequenceFlow"):
+        leaving.setdefault(flow.get("sourceRef"), []).append(flow)
     for kind in ("exclusiveGateway", "inclusiveGateway"):
         for gateway in _descendants(process, kind):
-            outgoing = [f for f in flows if f.get("sourceRef") == gateway.get("id")]
+            outgoing = leaving.get(gateway.get("id"), [])
             if len(outgoing) < 2:
                 continue
             for flow in outgoing:
@@ -131,15 +134,12 @@ def _flow_checks(file: str, process: etree._Element) -> Iterator[Problem]:
                     f"{label(event)} has an empty {kind}",
                     "write an ISO 8601 value such as P14D, or an expression giving one",
                 )
+    timed = {
+        owner(definition).get("id") for definition in _descendants(process, "timerEventDefinition")
+    }
     for gateway in _descendants(process, "eventBasedGateway"):
-        targets = {f.get("targetRef") for f in flows if f.get("sourceRef") == gateway.get("id")}
-        timers = [
-            n
-            for n in process.iter()
-            if isinstance(n.tag, str)
-            and n.get("id") in targets
-            and n.find(f"{_B}timerEventDefinition") is not None
-        ]
+        targets = {f.get("targetRef") for f in leaving.get(gateway.get("id"), [])}
+        timers = targets & timed - {None}
         if len(timers) > 1:
             yield problem(
                 file,
@@ -150,8 +150,19 @@ def _flow_checks(file: str, process: etree._Element) -> Iterator[Problem]:
             )
 
 
+@functools.lru_cache(maxsize=4)
+def _callable(process_ids: frozenset[str]) -> str:
+    """The processes a call activity may call, as a fix names them (the first ten)."""
+    known = sorted(process_ids)
+    shown = ", ".join(known[:10]) + (f" and {len(known) - 10:,} more" if known[10:] else "")
+    return shown or "(none)"
+
+
 def _task_checks(
-    file: str, root: etree._Element, process: etree._Element, process_ids: set[str]
+    file: str,
+    process: etree._Element,
+    process_ids: frozenset[str],
+    declared: Mapping[str, set[str]],
 ) -> Iterator[Problem]:
     for task in _descendants(process, "serviceTask"):
         yield problem(
@@ -160,7 +171,7 @@ def _task_checks(
             f"{label(task)} cannot run: there is no service to call",
             "make it a user task, done by a person, or a script task",
         )
-    for store in [*root.iter(f"{_B}dataStore"), *_descendants(process, "dataStoreReference")]:
+    for store in _descendants(process, "dataStoreReference"):
         yield problem(
             file,
             store,
@@ -181,15 +192,11 @@ def _task_checks(
                 file,
                 call,
                 f"{label(call)} calls process '{called}', which is not in this file",
-                f"add process '{called}' to this file, or call one "
-                "of: " + (", ".join(sorted(process_ids)) or "(none)"),
+                f"add process '{called}' to this file, or call one of: {_callable(process_ids)}",
             )
-    declared = {
-        kind: {n.get("id") for n in root.iter(f"{_B}{kind}")} for kind in ("message", "signal")
-    }
     for kind, attribute in (("message", "messageRef"), ("signal", "signalRef")):
-        for node in process.iter():
-            ref = node.get(attribute) if isinstance(node.tag, str) else None
+        for node in process.xpath(f".//*[@{attribute}]"):
+            ref = node.get(attribute)
             if ref and ref not in declared[kind]:
                 event = owner(node)
                 yield problem(
@@ -201,13 +208,17 @@ def _task_checks(
                 )
 
 
-def _step_checks(file: str, root: etree._Element, process: etree._Element) -> Iterator[Problem]:
-    ids = {n.get("id") for n in process.iter() if isinstance(n.tag, str) and n.get("id")}
-    steps, step_problems = read_steps(root, file=file)
-    for found in step_problems:
-        if (found.element_id or "").split(".")[0] in ids:
-            yield found
-    for node in process.iter():
+def _step_checks(
+    file: str,
+    process: etree._Element,
+    steps: Mapping[str, Step],
+    step_problems: Mapping[str | None, list[Problem]],
+) -> Iterator[Problem]:
+    identified = process.xpath("descendant-or-self::*[@id]")  # in C: most elements have none
+    ids = {n.get("id") for n in identified}
+    for ident in dict.fromkeys(n.get("id") for n in identified):  # in the file's order
+        yield from step_problems.get(ident, ())
+    for node in identified:
         kind = bpmn_kind(node)
         step = steps.get(node.get("id") or "") if kind else None
         if step is None or step.id not in ids:
@@ -256,15 +267,9 @@ def _step_checks(file: str, root: etree._Element, process: etree._Element) -> It
                 yield found_code
 
 
-def _layout_checks(file: str, root: etree._Element, process: etree._Element) -> Iterator[Problem]:
-    drawn = {
-        n.get("bpmnElement")
-        for kind in ("BPMNShape", "BPMNEdge")
-        for n in root.iter(f"{{{BPMNDI_NS}}}{kind}")
-    }
-    for node in process.iter():
-        kind = bpmn_kind(node)
-        if (kind in FLOW_NODES or kind == "sequenceFlow") and node.get("id") not in drawn:
+def _layout_checks(file: str, process: etree._Element, drawn: set[str | None]) -> Iterator[Problem]:
+    for node in process.iter(*_DRAWN):
+        if node.get("id") not in drawn:
             yield problem(
                 file,
                 node,
@@ -324,18 +329,6 @@ def _decision_checks(
             dmn.setdefault(ref, (f"{ref}.dmn", _stub_dmn(ref)))
 
 
-def _engine_checks(
-    file: str, root: etree._Element, process: etree._Element, dmn: list[tuple[str, etree._Element]]
-) -> tuple[Problem, str] | None:
-    try:
-        build_specs(bpmn=[(file, root)], dmn=dmn, process_id=process.get("id", ""))
-    except ValidationException as exc:
-        return engine_problem(file, root, process, exc)
-    except Exception as exc:  # SpiffWorkflow raises bare KeyError/AttributeError on some files
-        return crash_problem(file, root, process, exc), ""
-    return None
-
-
 def check_bpmn(
     root: etree._Element, *, file: str, decisions: Mapping[str, DecisionSource]
 ) -> tuple[tuple[str, ...], list[Problem]]:
@@ -352,15 +345,37 @@ def check_bpmn(
                 "set isExecutable=true on the process you want to run",
             )
         ]
-    process_ids = {p.get("id") or "" for p in processes}
-    engine: list[tuple[Problem, str]] = []
-    own: list[Problem] = []
+    process_ids = frozenset(p.get("id") or "" for p in processes)
+    # What the processes share is read once: the checks are linear in the file's size.
+    steps, found_in_steps = read_steps(root, file=file)
+    step_problems: dict[str | None, list[Problem]] = {}  # by element, for each process to pick
+    for found in found_in_steps:
+        step_problems.setdefault((found.element_id or "").split(".")[0], []).append(found)
+    drawn = {
+        n.get("bpmnElement")
+        for kind in ("BPMNShape", "BPMNEdge")
+        for n in root.iter(f"{{{BPMNDI_NS}}}{kind}")
+    }
+    declared = {
+        kind: {n.get("id") or "" for n in root.iter(f"{_B}{kind}")}
+        for kind in ("message", "signal")
+    }
+    own: list[Problem] = [
+        problem(
+            file,
+            store,
+            f"{label(store)} is not supported: the engine keeps a case's data in the case",
+            "remove the data store and its references",
+        )
+        for store in root.iter(f"{_B}dataStore")
+    ]
     for retrieval in root.iter(f"{_B}correlationPropertyRetrievalExpression"):
         prop = retrieval.getparent()
         for expression in retrieval:  # formalExpression (bpmn-js) or messagePath
             if isinstance(expression.tag, str) and text_of(expression) and prop is not None:
                 refused = code_problem(file, prop, "the retrieval expression", text_of(expression))
                 own.extend([refused] if refused else [])
+    dmn: dict[str, tuple[str, etree._Element]] = {}  # what the processes call, or a stand-in
     for process in executable:
         if not process.get("id"):
             own.append(
@@ -372,15 +387,13 @@ def check_bpmn(
                 )
             )
             continue
-        dmn: dict[str, tuple[str, etree._Element]] = {}
         own.extend(_decision_checks(file, process, decisions, dmn))
         own.extend(p for p in _expression_checks(file, process) if p is not None)
         own.extend(_flow_checks(file, process))
-        own.extend(_task_checks(file, root, process, process_ids))
-        own.extend(_step_checks(file, root, process))
-        own.extend(_layout_checks(file, root, process))
-        found = _engine_checks(file, root, process, list(dmn.values()))
-        if found is not None:
-            engine.append(found)
-    ids = tuple(p.get("id") or "" for p in executable if p.get("id"))
+        own.extend(_task_checks(file, process, process_ids, declared))
+        own.extend(_step_checks(file, process, steps, step_problems))
+        own.extend(_layout_checks(file, process, drawn))
+    named = [p for p in executable if p.get("id")]
+    engine = engine_checks(file, root, named, list(dmn.values()))
+    ids = tuple(p.get("id") or "" for p in named)
     return ids, list(dict.fromkeys(merge_engine_problems(engine, own)))

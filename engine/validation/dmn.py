@@ -2,8 +2,11 @@
 
 One decision per file, a decision table with a hit policy the engine supports (UNIQUE or
 COLLECT), ids where SpiffWorkflow needs them, one entry per column in each rule, and entries
-checked the way SpiffWorkflow evaluates them, with the sandbox's compile-time rules. A document
-with none of these problems is then parsed by SpiffWorkflow itself. Nothing here runs DMN code.
+checked the way SpiffWorkflow evaluates them, with the sandbox's compile-time rules. An entry
+the engine would misread (FEEL ranges, lists and negations, a test that fuses with the input
+expression: see ``validation.feel``) is a problem naming the table, the rule (number and id)
+and the column, with the entry in our syntax. A document with none of these problems is then
+parsed by SpiffWorkflow itself. Nothing here runs DMN code.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
 from ..diagrams import PathwayParser
 from ..errors import Problem
+from .feel import feel_form, joined_test
 from .problems import code_problem, find_by_id, label, local, problem, text_of
 from .spiff import clean_message, crash_problem
 
@@ -26,32 +30,57 @@ _NEED_IDS = ("rule", "inputEntry", "outputEntry")
 _UNREAD_COMMENTS = frozenset({"decisionTable", "rule", "inputEntry", "outputEntry"})
 
 
-def _entry_problem(file: str, entry: etree._Element, input_text: str, text: str) -> Problem | None:
-    """Check an input entry the way SpiffWorkflow evaluates it (DMNEngine.evaluate)."""
+def _entry_problem(
+    file: str, entry: etree._Element, *, where: str, input_text: str, text: str
+) -> Problem | None:
+    """Check an input entry the way SpiffWorkflow evaluates it (DMNEngine.evaluate; see
+    ``validation.feel``): with ``?``, as an expression compared with the input, or appended to
+    the input expression."""
+    shown = " ".join(text.split())[:60]
+    subject = f"{where}: the test '{shown}'"
     replaced = re.sub(r"(\?)(?=(?:[^'\"]|['\"][^'\"]*['\"])*$)", "dmninputexpr", text)
     if "dmninputexpr" in replaced:
-        return code_problem(file, entry, "the test", replaced)
+        return code_problem(file, entry, "the test", replaced, subject=subject)
+    feel = feel_form(text)
+    if feel is not None:
+        kind, fixed = feel
+        return problem(
+            file,
+            entry,
+            f"{subject} is {kind}, which the engine "
+            + ("cannot read" if "range" in kind else "reads as Python and never matches"),
+            f"write {fixed} (? stands for the column's value)",
+        )
     for candidate in (text, f"v {text}"):
         try:
-            tree = ast.parse(candidate.strip(), mode="eval")
+            ast.parse(candidate.strip(), mode="eval")
         except (SyntaxError, ValueError):
             continue
-        if candidate is text and isinstance(tree.body, ast.Tuple):
-            return problem(
-                file,
-                entry,
-                f"{label(entry)} '{text[:60]}' compares the input with "
-                "a tuple, so it never matches one value",
-                f"write ? in ({text})",
-            )
-        combined = f"({input_text}) == ({text})" if candidate is text else input_text + text
-        return code_problem(file, entry, "the test", combined)
+        if candidate is text:
+            combined = f"({input_text}) == ({text})"
+        else:
+            joined = joined_test(input_text, text)
+            if joined:
+                return problem(file, entry, f"{subject}: {joined}", f"write ? {text.strip()}")
+            combined = input_text + text
+        return code_problem(file, entry, "the test", combined, subject=subject)
     return problem(
         file,
         entry,
-        f"{label(entry)} '{text[:60]}' is not a test the engine can read",
-        'write a value such as true or "left", a comparison such as > 5, or - for any value',
+        f"{subject} is not a test the engine can read",
+        'write a value such as true or "left", a test of the column\'s value ? such as '
+        '? >= 50, 1 <= ? <= 5 or ? in ("a", "b"), or - for any value',
     )
+
+
+def _column(column: etree._Element, dmn: str) -> str:
+    """A column as the modeler sees it: its label, else its expression or output name."""
+    name = (
+        column.get("label")
+        or column.get("name")
+        or column.findtext(f"{dmn}inputExpression/{dmn}text")
+    )
+    return " ".join((name or column.get("id") or "?").split())[:60]
 
 
 def _table_checks(file: str, table: etree._Element) -> Iterator[Problem | None]:
@@ -108,7 +137,11 @@ def _table_checks(file: str, table: etree._Element) -> Iterator[Problem | None]:
                 f"a DMN {local(node)} has no id, which the engine needs",
                 "give it an id; Camunda Modeler gives every element one",
             )
-    for rule in table.findall(f"{dmn}rule"):
+    columns = [_column(c, dmn) for c in [*inputs, *outputs]]
+    for number, rule in enumerate(table.findall(f"{dmn}rule"), start=1):
+        cells = [
+            f"rule {number} ('{rule.get('id')}') of {label(table)}, column '{c}'" for c in columns
+        ]
         entries = rule.findall(f"{dmn}inputEntry")
         results = rule.findall(f"{dmn}outputEntry")
         if len(entries) != len(inputs) or len(results) != len(outputs):
@@ -129,14 +162,17 @@ def _table_checks(file: str, table: etree._Element) -> Iterator[Problem | None]:
                     f"{label(entry)} has no text element, which the engine needs",
                     "write the entry; use - for any value",
                 )
-        for entry, input_text in zip(entries, expressions, strict=True):
+        for entry, input_text, where in zip(entries, expressions, cells, strict=False):
             raw = entry.findtext(f"{dmn}text")  # as SpiffWorkflow reads it: only "-" is any
             if raw and raw != "-" and input_text:
-                yield _entry_problem(file, entry, input_text, raw)
-        for entry in results:
+                yield _entry_problem(file, entry, where=where, input_text=input_text, text=raw)
+        for entry, where in zip(results, cells[len(inputs) :], strict=True):
             text = text_of(entry.find(f"{dmn}text"))
             if text:
-                yield code_problem(file, entry, "the value", text)
+                shown = " ".join(text.split())[:60]
+                yield code_problem(
+                    file, entry, "the value", text, subject=f"{where}: the value '{shown}'"
+                )
 
 
 def check_dmn(root: etree._Element, *, file: str) -> tuple[tuple[str, ...], list[Problem]]:
@@ -161,8 +197,8 @@ def check_dmn(root: etree._Element, *, file: str) -> tuple[tuple[str, ...], list
             problem(
                 file,
                 decisions[1],
-                f"this file declares {len(decisions)} "
-                f"decisions ({', '.join(ids)}); the engine reads one per file",
+                f"this file declares {len(decisions)} decisions "
+                f"({', '.join(ids[:5])}{', ...' if ids[5:] else ''}); the engine reads one per file",
                 "put each decision in a DMN file of its own",
             )
         )

@@ -1,11 +1,13 @@
 """Validating BPMN and DMN files before they are deployed.
 
 Each file gets a report: deployable, or a list of problems that each name the element, its line
-and what to change. In order: safe, well-formed XML (no DOCTYPE, nothing expanded or fetched);
-the kind of document; the XML Schema SpiffWorkflow bundles (every error, not just the first);
-then, for BPMN, what the engine and the sandbox accept on each executable process and what a
-pathway needs (see ``validation.bpmn``); for DMN, decision tables the engine can run (see
-``validation.dmn``). Validation never raises for any input bytes and never runs diagram code.
+and what to change. In order: a size within the limit (``check_size``: a larger file is not
+read); safe, well-formed XML (``safe_xml``: no DOCTYPE, nothing expanded or fetched, bounded
+depth); the kind of document; no more elements than the engine takes (``validation.limits``);
+the XML Schema SpiffWorkflow bundles (every error, not just the first); then, for BPMN, what
+the engine and the sandbox accept on each executable process and what a pathway needs (see
+``validation.bpmn``); for DMN, decision tables the engine can run (see ``validation.dmn``).
+Validation never raises for any input bytes and never runs diagram code.
 
 This module reads the files, tells their kind, hands them to ``validation.schema`` and the checks
 above, matches BPMN files with the DMN files that declare their decisions (given, or found
@@ -14,6 +16,7 @@ beside them on disk), and reports each file as a ``FileReport``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,10 +24,14 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH as BPMN_XSD
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 
-from ..diagrams import BPMN_NS, XmlRefused, parse_xml
+from ..diagrams import BPMN_NS
 from ..errors import Problem
+from ..safe_xml import XmlRefused, parse_xml
+from ..settings import get_settings
 from .bpmn import DecisionSource, check_bpmn, decision_refs
 from .dmn import check_dmn
+from .limits import check_counts
+from .limits import check_size as check_size
 from .problems import find_by_id, problem
 from .schema import schema_problems
 
@@ -84,12 +91,7 @@ def _load(file: str, content: bytes) -> _Document:
     try:
         root = parse_xml(content)
     except XmlRefused as refused:
-        fix = (
-            "remove the DOCTYPE: BPMN and DMN files need none"
-            if "DOCTYPE" in str(refused)
-            else "save the file again from bpmn.io / Camunda Modeler"
-        )
-        doc.problems.append(Problem(file, str(refused), None, refused.line, fix))
+        doc.problems.append(Problem(file, str(refused), None, refused.line, refused.fix))
         return doc
     qname = etree.QName(root)
     if qname.localname == "definitions" and qname.namespace == BPMN_NS:
@@ -98,6 +100,10 @@ def _load(file: str, content: bytes) -> _Document:
         doc.kind, xsd, standard = "dmn", DMN_SCHEMAS[qname.namespace], "DMN"
     else:
         doc.problems.append(_kind_problem(file, root))
+        return doc
+    too_many = check_counts(file, root, kind=doc.kind)
+    if too_many:  # the rest would take too long: this is the file's one problem
+        doc.problems.append(too_many)
         return doc
     doc.root = root
     doc.problems.extend(schema_problems(root, file=file, xsd=xsd, standard=standard))
@@ -164,14 +170,32 @@ def _reports(documents: list[_Document], supporting: list[_Document]) -> list[Fi
     return reports
 
 
-def validate_documents(files: list[tuple[str, bytes]]) -> list[FileReport]:
-    """Validate files given as (name, bytes); DMN files serve the BPMN files beside them."""
-    return _reports([_safely_load(name, content) for name, content in files], [])
+def _limit(max_bytes: int | None) -> int:
+    return get_settings().max_definition_bytes if max_bytes is None else max_bytes
 
 
-def _read(path: Path) -> _Document:
+def validate_documents(
+    files: list[tuple[str, bytes]], *, max_bytes: int | None = None
+) -> list[FileReport]:
+    """Validate files given as (name, bytes); DMN files serve the BPMN files beside them.
+
+    A file over ``max_bytes`` (default: the setting ``max_definition_bytes``) is refused
+    unread, with its size and the limit."""
+    limit = _limit(max_bytes)
+    documents = []
+    for name, content in files:
+        too_big = check_size(name, len(content), limit)
+        documents.append(
+            _Document(name, problems=[too_big]) if too_big else _safely_load(name, content)
+        )
+    return _reports(documents, [])
+
+
+def _read(path: Path, limit: int) -> _Document:
     try:
-        content = path.read_bytes()
+        with path.open("rb") as stream:
+            content = stream.read(limit + 1)
+            size = os.fstat(stream.fileno()).st_size if len(content) > limit else 0
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return _Document(
@@ -186,10 +210,13 @@ def _read(path: Path) -> _Document:
                 )
             ],
         )
+    too_big = check_size(str(path), max(size, len(content)), limit)
+    if too_big:
+        return _Document(str(path), problems=[too_big])
     return _safely_load(str(path), content)
 
 
-def _beside(path: Path, wanted: set[str], seen: set[Path]) -> list[_Document]:
+def _beside(path: Path, wanted: set[str], seen: set[Path], limit: int) -> list[_Document]:
     """Read the DMN files in a BPMN file's folder that declare decisions it wants."""
     try:
         candidates = sorted(path.parent.glob("*.dmn"))
@@ -199,16 +226,20 @@ def _beside(path: Path, wanted: set[str], seen: set[Path]) -> list[_Document]:
     for candidate in candidates:
         if wanted and candidate.absolute() not in seen:
             seen.add(candidate.absolute())
-            extra = _read(candidate)
+            extra = _read(candidate, limit)
             if wanted & set(extra.decision_ids):
                 found.append(extra)
                 wanted -= set(extra.decision_ids)
     return found
 
 
-def validate_paths(paths: list[Path]) -> list[FileReport]:
-    """Validate files on disk; decisions no given DMN declares are looked for beside the BPMN."""
-    documents = [_read(path) for path in paths]
+def validate_paths(paths: list[Path], *, max_bytes: int | None = None) -> list[FileReport]:
+    """Validate files on disk; decisions no given DMN declares are looked for beside the BPMN.
+
+    A file over ``max_bytes`` (default: the setting ``max_definition_bytes``) is refused with
+    its size and the limit, after reading no more than the limit."""
+    limit = _limit(max_bytes)
+    documents = [_read(path, limit) for path in paths]
     declared = {ident for doc in documents for ident in doc.decision_ids}
     seen = {path.absolute() for path in paths}
     supporting: list[_Document] = []
@@ -217,7 +248,7 @@ def validate_paths(paths: list[Path]) -> list[FileReport]:
             continue
         wanted = {ref for _, ref in decision_refs(doc.root) if ref} - declared
         if wanted:
-            for extra in _beside(path, wanted, seen):
+            for extra in _beside(path, wanted, seen, limit):
                 supporting.append(extra)
                 declared.update(extra.decision_ids)
     return _reports(documents, supporting)

@@ -104,22 +104,51 @@ def find_by_id(root: etree._Element, ident: str | None) -> etree._Element | None
     return found[0] if isinstance(found, list) and found else None
 
 
+class IdIndex:
+    """A document's elements by id, gathered in one pass on the first lookup: for callers that
+    look up many ids, where ``find_by_id`` would read the whole document each time."""
+
+    def __init__(self, root: etree._Element) -> None:
+        self.root = root
+        self._found: dict[str, etree._Element] | None = None
+
+    def find(self, ident: str | None) -> etree._Element | None:
+        """Return the first element with the given id attribute, if there is one."""
+        if not ident:
+            return None
+        if self._found is None:
+            self._found = {}
+            for node in self.root.iter():
+                if isinstance(node.tag, str) and node.get("id") is not None:
+                    self._found.setdefault(node.get("id") or "", node)
+        return self._found.get(ident)
+
+
 def text_of(node: etree._Element | None) -> str:
     """Return an element's text, stripped ('' for none)."""
     return (node.text or "").strip() if node is not None else ""
 
 
 def code_problem(
-    file: str, node: etree._Element, what: str, source: str, *, script: bool = False
+    file: str,
+    node: etree._Element,
+    what: str,
+    source: str,
+    *,
+    script: bool = False,
+    subject: str | None = None,
 ) -> Problem | None:
-    """Check diagram code with the sandbox's compile-time rules; a problem if it is refused."""
+    """Check diagram code with the sandbox's compile-time rules; a problem if it is refused.
+
+    The problem's message starts with ``subject``, by default "<what> of <the element>"."""
+    subject = subject or f"{what} of {label(node)}"
     juel = re.fullmatch(r"\s*[$#]\{(.*)\}\s*", source, re.DOTALL)
     if juel:
         python = re.sub(r"!(?!=)", "not ", juel[1].replace("&&", " and ").replace("||", " or "))
         return problem(
             file,
             node,
-            f"{what} of {label(node)} is a Camunda JUEL expression, which the engine cannot read",
+            f"{subject} is a Camunda JUEL expression, which the engine cannot read",
             "write it as a Python expression, e.g. " + " ".join(python.split()),
         )
     try:
@@ -129,14 +158,14 @@ def code_problem(
         return problem(
             file,
             node,
-            f"{what} of {label(node)} is not allowed{where}: {rejected.reason}",
+            f"{subject} is not allowed{where}: {rejected.reason}",
             _CODE_FIX,
         )
     except Exception as exc:  # the sandbox must never take validation down
         return problem(
             file,
             node,
-            f"{what} of {label(node)} could not be checked ({type(exc).__name__})",
+            f"{subject} could not be checked ({type(exc).__name__})",
             _CODE_FIX,
         )
     return None

@@ -1,8 +1,9 @@
 """What SpiffWorkflow says when it refuses or fails to read a diagram, worded for a modeler.
 
-``engine_problem`` turns a ValidationException into a problem (known messages get a clearer
-wording and fix), ``crash_problem`` reports an unexpected exception at the element being read,
-and ``merge_engine_problems`` drops engine refusals one of our own checks already reports.
+``engine_checks`` has SpiffWorkflow build the processes of a file, ``engine_problem`` turns a
+ValidationException into a problem (known messages get a clearer wording and fix),
+``crash_problem`` reports an unexpected exception at the element being read, and
+``merge_engine_problems`` drops engine refusals one of our own checks already reports.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from types import TracebackType
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
+from ..diagrams import PathwayParser
 from ..errors import Problem
-from .problems import find_by_id, label, problem
+from .problems import IdIndex, find_by_id, label, problem
 
 _ENGINE_MESSAGES: tuple[tuple[str, str, str], ...] = (
     (
@@ -50,6 +52,12 @@ _ENGINE_MESSAGES: tuple[tuple[str, str, str], ...] = (
     ),
     (r"No start event found", "{label} has no start event", "add a start event"),
     (
+        r"RecursionError|maximum recursion depth",
+        "{label} ends a run of flow elements too long for the engine to read: it follows "
+        "each flow recursively, and stops after about 480 elements in a row",
+        "shorten the run: split the pathway, or repeat a shorter part with a loop",
+    ),
+    (
         r"is not executable",
         "{label} is not executable, but this process needs it",
         "set isExecutable=true on it",
@@ -77,11 +85,17 @@ def clean_message(text: str) -> str:
 
 
 def engine_problem(
-    file: str, root: etree._Element, process: etree._Element, exc: ValidationException
+    file: str,
+    root: etree._Element,
+    process: etree._Element,
+    exc: ValidationException,
+    *,
+    ids: IdIndex | None = None,
 ) -> tuple[Problem, str]:
     """Word a SpiffWorkflow refusal for a modeler; return it with the engine's own message."""
     raw = clean_message(str(exc.args[0]) if exc.args else str(exc))
-    node = find_by_id(root, getattr(exc, "id", None))
+    ident = getattr(exc, "id", None)
+    node = ids.find(ident) if ids is not None else find_by_id(root, ident)
     node = process if node is None else node
     for pattern, message, fix in _ENGINE_MESSAGES:
         match = re.search(pattern, raw)
@@ -94,6 +108,38 @@ def engine_problem(
         f"the engine cannot use {label(node)}: {raw}",
         "change the element as the message says, or remove it",
     ), raw
+
+
+def engine_checks(
+    file: str,
+    root: etree._Element,
+    processes: list[etree._Element],
+    dmn: list[tuple[str, etree._Element]],
+) -> list[tuple[Problem, str]]:
+    """Have SpiffWorkflow build each process and what it calls, from one reading of the file
+    (one parser per process would read the whole file once per process); return what it
+    refuses, each with the engine's own message."""
+    if not processes:
+        return []
+    try:
+        parser = PathwayParser()
+        for name, decision in dmn:
+            parser.add_dmn_xml(decision, filename=name)
+        parser.add_bpmn_xml(root, filename=file)
+    except ValidationException as exc:
+        return [engine_problem(file, root, processes[0], exc)]
+    except Exception as exc:  # SpiffWorkflow raises bare KeyError/AttributeError on some files
+        return [(crash_problem(file, root, processes[0], exc), "")]
+    found = []
+    ids = IdIndex(root)
+    for process in processes:
+        try:
+            parser.get_subprocess_specs(process.get("id"))
+        except ValidationException as exc:
+            found.append(engine_problem(file, root, process, exc, ids=ids))
+        except Exception as exc:
+            found.append((crash_problem(file, root, process, exc), ""))
+    return found
 
 
 def _crash_element(tb: TracebackType | None, root: etree._Element) -> etree._Element | None:
@@ -134,15 +180,17 @@ def merge_engine_problems(
     engine: Iterable[tuple[Problem, str]], own: list[Problem]
 ) -> list[Problem]:
     """Engine problems first, except those an own check already reports better."""
+    # For each overlap, which elements an own problem of that kind is about (read once: a file
+    # can have thousands of each).
+    covering = [
+        (pattern, same, {p.element_id for p in own if re.search(ours, p.message)})
+        for pattern, ours, same in _OVERLAPS
+    ]
     merged = []
     for found, raw in engine:
         covered = any(
-            re.search(pattern, raw)
-            and any(
-                re.search(ours, p.message) and (not same or p.element_id == found.element_id)
-                for p in own
-            )
-            for pattern, ours, same in _OVERLAPS
+            elements and re.search(pattern, raw) and (not same or found.element_id in elements)
+            for pattern, same, elements in covering
         )
         if not covered:
             merged.append(found)

@@ -6,9 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from tests import hostile
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
@@ -318,3 +321,60 @@ def test_validate_takes_a_folder_and_skips_what_is_not_a_diagram() -> None:
     nothing = pathway("validate", "docs")
     assert nothing.returncode == 2
     assert "no .bpmn or .dmn file" in nothing.stdout and "no diagram" in nothing.stderr
+
+
+def test_validate_refuses_a_50_megabyte_file_at_once_with_its_size(tmp_path: Path) -> None:
+    path = tmp_path / "huge.bpmn"
+    path.write_bytes(hostile.oversized(50_000_000))
+    result = pathway("validate", str(path))
+    assert result.returncode == 1, result.stderr
+    assert (
+        "no line: the file is 50,000,286 bytes; the limit is 5,000,000 bytes, so it was not read"
+        in result.stdout
+    )
+    assert "PATHWAY_MAX_DEFINITION_BYTES" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_reports_on_the_130_000_task_file_within_five_seconds(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.bpmn"
+    path.write_bytes(hostile.many_tasks(130_000))
+    started = time.perf_counter()
+    result = pathway("validate", str(path))
+    assert time.perf_counter() - started < 5.0  # interpreter start-up included
+    assert result.returncode == 1
+    assert "line 6003: an element holds more than 6,000 elements directly" in result.stdout
+
+
+def test_validate_refuses_a_doctype_behind_a_megabyte_of_comments(tmp_path: Path) -> None:
+    path = tmp_path / "evil.bpmn"
+    path.write_bytes(hostile.doctype_after_comments(encoding="utf-16"))
+    result = pathway("validate", str(path))
+    assert result.returncode == 1
+    assert "line 2004: a DOCTYPE is not allowed in a BPMN or DMN file" in result.stdout
+    assert "fix: remove the DOCTYPE" in result.stdout
+
+
+def test_the_size_limit_of_validate_is_the_setting(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "cli.main", "validate", "bpmn/red_flags.dmn"]
+    small = subprocess.run(
+        command,
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        env={**env, "PATHWAY_MAX_DEFINITION_BYTES": "1000"},
+    )
+    assert small.returncode == 1
+    assert "the limit is 1,000 bytes" in small.stdout
+    zero = subprocess.run(
+        command,
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        env={**env, "PATHWAY_MAX_DEFINITION_BYTES": "0"},
+    )
+    assert zero.returncode == 2
+    assert "PATHWAY_MAX_DEFINITION_BYTES must be a positive number of bytes" in zero.stderr

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
-import engine.validation.bpmn as bpmn_checks
+import engine.validation.spiff as spiff_checks
+from engine.diagrams import PathwayParser
 from engine.errors import Problem
 from engine.validation import FileReport, validate_documents, validate_paths
 
@@ -225,7 +226,7 @@ def test_a_timer_that_is_not_iso_8601_is_a_problem_at_validation(body: str) -> N
 
 
 @pytest.mark.parametrize(
-    "entry", ["-", "true", "&gt; 5", "1 &lt; ? &lt; 9", "? in (1, 2)", "", "not in (3, 4)", " "]
+    "entry", ["-", "true", "&gt; 5", "1 &lt; ? &lt; 9", "? in (1, 2)", "", "? not in (3, 4)", " "]
 )
 def test_dmn_unary_tests_are_accepted(entry: str) -> None:
     report = _check_dmn(_dmn(("<text>&gt; 7</text>", f"<text>{entry}</text>")))
@@ -233,7 +234,13 @@ def test_dmn_unary_tests_are_accepted(entry: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("entry", "words"), [('"a", "b"', "tuple"), ("[1..5]", "not a test"), (" - ", "not a test")]
+    ("entry", "words"),
+    [
+        ('"a", "b"', "FEEL list of values"),
+        ("[1..5]", "FEEL range"),
+        (" - ", "not a test"),
+        ("not in (3, 4)", "makes the name 'scorenot'"),
+    ],
 )
 def test_dmn_tests_the_engine_would_misread(entry: str, words: str) -> None:
     report = _check_dmn(_dmn(("<text>&gt; 7</text>", f"<text>{entry}</text>")))
@@ -623,12 +630,16 @@ def test_engine_refusal_is_reported_once() -> None:
 
 
 def test_unexpected_engine_crash_names_the_element(monkeypatch: pytest.MonkeyPatch) -> None:
-    def crashing_build_specs(*, bpmn: list[tuple[str, Any]], **_: Any) -> None:
-        node = bpmn[0][1].xpath("//*[@id='wait_timer']")[0]
-        assert node is not None
-        raise KeyError("timeDuration")
+    class CrashingParser(PathwayParser):  # type: ignore[misc]
+        def add_bpmn_xml(self, bpmn: Any, filename: str | None = None) -> None:
+            self.document = bpmn
 
-    monkeypatch.setattr(bpmn_checks, "build_specs", crashing_build_specs)
+        def get_subprocess_specs(self, name: str) -> None:
+            node = self.document.xpath("//*[@id='wait_timer']")[0]
+            assert node is not None
+            raise KeyError("timeDuration")
+
+    monkeypatch.setattr(spiff_checks, "PathwayParser", CrashingParser)
     report = _check(_bpmn(), DMN_FIXTURE.read_bytes())
     (problem,) = report.problems
     assert problem.element_id == "wait_timer"
