@@ -1,7 +1,9 @@
 """The built-ins of the diagram-code sandbox: the only functions diagram code can call.
 
 ``BUILTINS`` is the whole allow-list (it becomes ``__builtins__`` of every run): safe Python
-built-ins, size-capped versions of ``str range round sum sorted list dict set tuple``, and the
+built-ins; size-capped versions of ``str int range round list tuple``; versions of ``min max
+sum sorted set dict zip enumerate`` that weigh what they will compare or hash first (see
+``limits``: they refuse values heavier than ``MAX_WEIGHT``); and the
 date functions documented in ``engine.expressions`` (``date datetime today now add_days
 add_weeks add_months days_between``), which read the time from the run's clock.
 """
@@ -10,18 +12,78 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..clock import clinic_today
-from .guards import GuardError, charge, charged, current_run, fmtval
+from .guards import charged
+from .limits import (
+    MAX_INT_BITS,
+    MAX_WEIGHT,
+    VIEWS,
+    GuardError,
+    charge,
+    current_run,
+    fmtval,
+    light,
+    too_heavy,
+    weigh,
+)
 
 _MAX_RANGE = 10_000
+_SIZED = (list, tuple, dict, set, frozenset, str, range, *VIEWS)
 
 
 def _str(*args: Any) -> str:
     result = str(*(fmtval(a) for a in args))
     charge(len(result))
     return result
+
+
+def _int(*args: Any) -> int:
+    # Text in base 2, 4, 8, 16 or 32 converts to any length: refuse what no guard would allow.
+    result = int(*args)
+    if result.bit_length() > MAX_INT_BITS:
+        raise GuardError("The number would be too large (over about 1,000 digits).")
+    return result
+
+
+def _materialized(value: Any) -> Any:
+    """The items of an iterator (a generator, zip, ...) in a list, so they can be weighed."""
+    if not isinstance(value, Iterator):
+        return value
+    items = list(value)
+    charge(len(items))
+    return items
+
+
+def _weighed(fn: Callable[..., Any], what: str, *, sorts: bool = False) -> Callable[..., Any]:
+    """Wrap a built-in that compares or hashes the items of its arguments in C: its
+    iterable arguments are weighed first (a sort counts log2 of the length as well)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        args = tuple(_materialized(a) for a in args)
+        for arg in args:
+            if sorts and isinstance(arg, _SIZED):
+                rounds = max(len(arg), 2).bit_length()  # type: ignore[arg-type]
+                if weigh(arg, MAX_WEIGHT // rounds) * rounds > MAX_WEIGHT:
+                    raise too_heavy(what)
+            else:
+                light(arg, what)
+        return fn(*args, **kwargs)
+
+    return call
+
+
+def _lazy(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
+    """Wrap zip or enumerate: what they give is compared later, item by item, in C."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        for arg in args:
+            light(arg, what)  # an iterator weighs 1: its items are weighed where they come from
+        return fn(*args, **kwargs)
+
+    return call
 
 
 def _range(*args: int) -> range:
@@ -41,10 +103,13 @@ def _round(number: Any, ndigits: int | None = None) -> Any:
     return round(number, ndigits)
 
 
+_weighed_sum = _weighed(sum, "sum()")
+
+
 def _sum(values: Any, start: Any = 0) -> Any:
     if isinstance(start, bool) or not isinstance(start, (int, float)):
         raise GuardError("sum() adds numbers only; join text with + or an f-string.")
-    return sum(values, start)
+    return _weighed_sum(values, start)
 
 
 # ---------------------------------------------------------------- date helpers
@@ -138,24 +203,24 @@ BUILTINS: dict[str, Any] = {
     "null": None,
     "len": len,
     "abs": abs,
-    "min": min,
-    "max": max,
+    "min": _weighed(min, "min()"),
+    "max": _weighed(max, "max()"),
     "round": _round,
     "sum": _sum,
     "any": any,
     "all": all,
-    "sorted": charged(sorted),
-    "int": int,
+    "sorted": charged(_weighed(sorted, "sorted()", sorts=True)),
+    "int": _int,
     "float": float,
     "str": _str,
     "bool": bool,
     "list": charged(list),
-    "dict": charged(dict),
-    "set": charged(set),
+    "dict": charged(_weighed(dict, "dict()")),
+    "set": charged(_weighed(set, "set()")),
     "tuple": charged(tuple),
     "range": _range,
-    "enumerate": enumerate,
-    "zip": zip,
+    "enumerate": _lazy(enumerate, "enumerate()"),
+    "zip": _lazy(zip, "zip()"),
     "date": _date,
     "datetime": _datetime,
     "today": _today,

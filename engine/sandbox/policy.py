@@ -73,7 +73,6 @@ _NODE_RULES: dict[type[ast.AST], str] = {
     ast.AnnAssign: "Type annotations are not allowed. Write 'x = value'.",
     ast.Match: "'match' is not allowed. Use if/elif/else.",
 }
-_LOOPS = (ast.For, ast.While, ast.comprehension)
 
 
 class Reject(Exception):
@@ -87,14 +86,10 @@ class Reject(Exception):
 class Checker(ast.NodeVisitor):
     """Refuses what diagram code may not do, with a reason a modeler can act on."""
 
-    def __init__(self) -> None:
-        self.loops = False
-
     def generic_visit(self, node: ast.AST) -> None:
         rule = _NODE_RULES.get(type(node))
         if rule:
             raise Reject(node, rule)
-        self.loops = self.loops or isinstance(node, _LOOPS)
         super().generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
@@ -184,11 +179,14 @@ class Checker(ast.NodeVisitor):
 
 
 class Policy(RestrictingNodeTransformer):  # type: ignore[misc, unused-ignore]
-    """RestrictedPython's guards, plus size guards on + * ** << % and f-strings."""
+    """RestrictedPython's guards, plus size guards on + - * // ** << % and f-strings, and a
+    weight guard on whatever is compared or hashed in C (see ``limits``)."""
 
     _GUARDED: ClassVar[dict[type[ast.operator], str]] = {
         ast.Add: "_add_",
+        ast.Sub: "_sub_",
         ast.Mult: "_mul_",
+        ast.FloorDiv: "_floordiv_",
         ast.Pow: "_pow_",
         ast.LShift: "_lshift_",
         ast.Mod: "_mod_",
@@ -199,10 +197,55 @@ class Policy(RestrictingNodeTransformer):  # type: ignore[misc, unused-ignore]
         copy_locations(call, node)
         return call
 
+    def _light(self, node: ast.expr) -> ast.expr:
+        """node, weighed before use unless it is a constant written in the code."""
+        if isinstance(node, ast.Constant):
+            return node
+        return self._call("_light_", [node], node)
+
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         node = self.node_contents_visit(node)
         guard = self._GUARDED.get(type(node.op))
         return node if guard is None else self._call(guard, [node.left, node.right], node)
+
+    # What C compares or hashes in one go is weighed first: comparison operands, set items,
+    # dict keys, and the key of an item assignment.
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        node = self.node_contents_visit(node)
+        if all(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
+            return node
+        node.left = self._light(node.left)
+        node.comparators = [self._light(c) for c in node.comparators]
+        return node
+
+    def visit_Set(self, node: ast.Set) -> ast.AST:
+        node = self.node_contents_visit(node)
+        node.elts = [self._light(e) for e in node.elts]
+        return node
+
+    def visit_Dict(self, node: ast.Dict) -> ast.AST:
+        node = self.node_contents_visit(node)
+        node.keys = [k if k is None else self._light(k) for k in node.keys]
+        return node
+
+    def visit_SetComp(self, node: ast.SetComp) -> ast.AST:
+        new = super().visit_SetComp(node)
+        assert isinstance(new, ast.SetComp)
+        new.elt = self._light(new.elt)
+        return new
+
+    def visit_DictComp(self, node: ast.DictComp) -> ast.AST:
+        new = super().visit_DictComp(node)
+        assert isinstance(new, ast.DictComp)
+        new.key = self._light(new.key)
+        return new
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        new = super().visit_Subscript(node)
+        assert isinstance(new, ast.AST)
+        if isinstance(new, ast.Subscript) and not isinstance(new.slice, ast.Slice):
+            new.slice = self._light(new.slice)  # d[key] = value: the key is hashed
+        return new
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
         return self._call("_fstr_", [self.node_contents_visit(node)], node)
