@@ -16,6 +16,7 @@ from RestrictedPython.transformer import RestrictingNodeTransformer, copy_locati
 
 from .builtins import BUILTINS
 from .guards import MAX_WIDTH, METHOD_NAMES
+from .limits import MAX_WEIGHT
 
 _FORBIDDEN_NAMES = frozenset(
     {
@@ -73,6 +74,26 @@ _NODE_RULES: dict[type[ast.AST], str] = {
     ast.AnnAssign: "Type annotations are not allowed. Write 'x = value'.",
     ast.Match: "'match' is not allowed. Use if/elif/else.",
 }
+
+
+def _literal_weight(node: ast.expr) -> int | None:
+    """The weight (see ``limits``) of a value written out in the code, e.g. ``[[0] * 10] * 5``,
+    or None when it depends on anything else."""
+    if isinstance(node, ast.Constant):
+        return 1 + len(node.value) if isinstance(node.value, str) else 1
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        weights = [_literal_weight(e) for e in node.elts]
+        return None if None in weights else 1 + sum(w for w in weights if w is not None)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        for times, part in ((node.left, node.right), (node.right, node.left)):
+            if (
+                isinstance(times, ast.Constant)
+                and type(times.value) is int
+                and not isinstance(part, ast.Constant)
+            ):
+                weight = _literal_weight(part)
+                return None if weight is None else weight * max(times.value, 0)
+    return None
 
 
 class Reject(Exception):
@@ -136,6 +157,17 @@ class Checker(ast.NodeVisitor):
                 f"'.{attr}' is not available. Allowed: "
                 f"{', '.join(sorted(METHOD_NAMES))}. For a dict entry write x['{attr}'].",
             )
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        weight = _literal_weight(node)
+        if weight is not None and weight > MAX_WEIGHT:
+            raise Reject(
+                node,
+                f"This builds a value of about {weight:,} items (counting each repeat); "
+                f"diagram code may compare, sort or print at most {MAX_WEIGHT:,}. "
+                "Use smaller values.",
+            )
+        self.generic_visit(node)
 
     def visit_Delete(self, node: ast.Delete) -> None:
         if not all(isinstance(t, ast.Name) for t in node.targets):
