@@ -60,6 +60,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol, cast
 
 from RestrictedPython.compile import compile_restricted_eval, compile_restricted_exec
+from SpiffWorkflow.bpmn.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+    WorkflowTaskException,
+)
 from SpiffWorkflow.bpmn.script_engine import (  # type: ignore[import-untyped, unused-ignore]
     PythonScriptEngine,
 )
@@ -296,6 +299,21 @@ class SandboxScriptEngine(PythonScriptEngine):  # type: ignore[misc]
     def __init__(self, clock: Clock, *, timeout: float = 0.5) -> None:
         super().__init__(environment=SandboxEnvironment(clock, timeout=timeout))
         self.clock = clock
+
+    def evaluate(self, task: Any, expression: str, external_context: Any = None) -> Any:
+        """Evaluate an expression for a task; a sandbox failure says which expression and why
+        (SpiffWorkflow's own message names the expression only)."""
+        try:
+            return super().evaluate(task, expression, external_context)
+        except WorkflowTaskException as exc:
+            failed = exc.__context__
+            if not isinstance(failed, ExpressionFailed):
+                raise
+            shown = " ".join(expression.split())
+            shown = shown if len(shown) <= 120 else shown[:117] + "..."
+            raise WorkflowTaskException(
+                f"The expression '{shown}' failed: {failed.reason}", task=task, exception=failed
+            ) from None
 
     def validate(self, expression: str) -> None:
         """Raise SyntaxError for broken syntax (DMN relies on it), ExpressionRejected if refused."""
