@@ -41,9 +41,23 @@ For a timer prefer a date-time (``add_days(now(), 3)``): SpiffWorkflow reads a b
 
 Not allowed: imports, names or attributes starting with ``_``, def/lambda/class, try/raise,
 with, global/nonlocal, yield/async, ``str.format``, exec/eval/open/getattr/type and similar.
-Limits: 0.5 s per evaluation by default; ``**``, ``*`` and ``<<`` on whole numbers up to about
-1,000 digits; one text or list built by ``*`` or ``replace`` up to 1,000,000 items and
-5,000,000 items built in total per evaluation.
+Limits, each checked before the work is done (see ``limits``):
+
+- 0.5 s per evaluation by default, checked at every loop pass and comprehension step;
+- whole numbers up to about 1,000 digits from ``+ - * // % ** <<`` and ``int()``;
+- one text or list built by ``*`` or ``replace`` up to 1,000,000 items, and 5,000,000
+  items built in total per evaluation;
+- one comparison (``== != < <= > >= in``), hash (set items, dict keys, ``d[k]``,
+  ``d.get(k)``), ``min max sum sorted set dict zip enumerate``, ``.count .index
+  .startswith .endswith``: on values weighing up to 10,000,000 (items plus characters,
+  shared parts counted each time they appear; a sort counts log2 of its length as well);
+  a value written out in the code that weighs more is refused before anything runs;
+- turning a list or dict into text (``str()``, f-strings, ``%``): up to 100,000;
+- ``.strip(chars)`` with at most 100 characters; format widths up to 1,000;
+- a value given or stored: up to 10,000,000 and nested at most 100 deep.
+
+So no single operation (which the time limit cannot interrupt) does more than a few hundredths
+of a second of work, and a run stops within about 0.5 s plus that.
 """
 
 from __future__ import annotations

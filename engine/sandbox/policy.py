@@ -1,9 +1,10 @@
 """Compile-time policy of the diagram-code sandbox: what diagram code may be written.
 
 ``Checker`` refuses what diagram code may not do (imports, definitions, names and attributes
-outside the allow-lists, ...) with a reason a modeler can act on. ``Policy`` is the
-RestrictedPython transformer that compiles what is left, adding calls of the run-time guards
-(``guards``) on sizes and loops. Neither runs any code.
+outside the allow-lists, a value written out in the code too heavy to compare or print, ...)
+with a reason a modeler can act on. ``Policy`` is the RestrictedPython transformer that
+compiles what is left, adding calls of the run-time guards (``guards``) on sizes, loops and
+whatever is compared or hashed in C. Neither runs any code.
 """
 
 from __future__ import annotations
