@@ -2,8 +2,9 @@
 
 ``BUILTINS`` is the whole allow-list (it becomes ``__builtins__`` of every run): safe Python
 built-ins; size-capped versions of ``str int range round list tuple``; versions of ``min max
-sum sorted set dict zip enumerate`` that weigh what they will compare or hash first (see
-``limits``: they refuse values heavier than ``MAX_WEIGHT``); and the
+sum sorted set dict`` that weigh what they will compare or hash first (see ``limits``: they
+refuse values heavier than ``MAX_WEIGHT``, and take at most ``MAX_PULL`` items from an
+iterator); and the
 date functions documented in ``engine.expressions`` (``date datetime today now add_days
 add_weeks add_months days_between``), which read the time from the run's clock.
 """
@@ -26,6 +27,7 @@ from .limits import (
     current_run,
     fmtval,
     light,
+    pulled,
     too_heavy,
     weigh,
 )
@@ -48,13 +50,13 @@ def _int(*args: Any) -> int:
     return result
 
 
-def _materialized(value: Any) -> Any:
-    """The items of an iterator (a generator, zip, ...) in a list, so they can be weighed."""
-    if not isinstance(value, Iterator):
-        return value
-    items = list(value)
-    charge(len(items))
-    return items
+def _pulling(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
+    """Wrap list or tuple: an iterator's items are taken at most MAX_PULL at once."""
+
+    def call(*args: Any) -> Any:
+        return fn(*(pulled(a, what) for a in args))
+
+    return call
 
 
 def _weighed(fn: Callable[..., Any], what: str, *, sorts: bool = False) -> Callable[..., Any]:
@@ -62,25 +64,11 @@ def _weighed(fn: Callable[..., Any], what: str, *, sorts: bool = False) -> Calla
     iterable arguments are weighed first (a sort counts log2 of the length as well)."""
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        args = tuple(_materialized(a) for a in args)
-        for arg in args:
-            if sorts and isinstance(arg, _SIZED):
-                rounds = max(len(arg), 2).bit_length()  # type: ignore[arg-type]
-                if weigh(arg, MAX_WEIGHT // rounds) * rounds > MAX_WEIGHT:
-                    raise too_heavy(what)
-            else:
-                light(arg, what)
-        return fn(*args, **kwargs)
-
-    return call
-
-
-def _lazy(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
-    """Wrap zip or enumerate: what they give is compared later, item by item, in C."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        for arg in args:
-            light(arg, what)  # an iterator weighs 1: its items are weighed where they come from
+        args = tuple(light(a, what) for a in args)  # an iterator comes back as a list
+        if sorts and args and isinstance(args[0], _SIZED):
+            rounds = max(len(args[0]), 2).bit_length()  # type: ignore[arg-type]
+            if weigh(args[0], MAX_WEIGHT // rounds) * rounds > MAX_WEIGHT:
+                raise too_heavy(what)
         return fn(*args, **kwargs)
 
     return call
@@ -103,13 +91,12 @@ def _round(number: Any, ndigits: int | None = None) -> Any:
     return round(number, ndigits)
 
 
-_weighed_sum = _weighed(sum, "sum()")
-
-
 def _sum(values: Any, start: Any = 0) -> Any:
     if isinstance(start, bool) or not isinstance(start, (int, float)):
         raise GuardError("sum() adds numbers only; join text with + or an f-string.")
-    return _weighed_sum(values, start)
+    if not isinstance(values, Iterator):  # a generator's items come one by one, timed
+        light(values, "sum()")
+    return sum(values, start)
 
 
 # ---------------------------------------------------------------- date helpers
@@ -214,13 +201,13 @@ BUILTINS: dict[str, Any] = {
     "float": float,
     "str": _str,
     "bool": bool,
-    "list": charged(list),
+    "list": charged(_pulling(list, "list()")),
     "dict": charged(_weighed(dict, "dict()")),
     "set": charged(_weighed(set, "set()")),
-    "tuple": charged(tuple),
+    "tuple": charged(_pulling(tuple, "tuple()")),
     "range": _range,
-    "enumerate": _lazy(enumerate, "enumerate()"),
-    "zip": _lazy(zip, "zip()"),
+    "enumerate": enumerate,
+    "zip": zip,
     "date": _date,
     "datetime": _datetime,
     "today": _today,

@@ -140,13 +140,15 @@ def _strip(text: str, method: str) -> Callable[..., Any]:
     return call
 
 
-def _weighed_method(bound: Callable[..., Any], name: str) -> Callable[..., Any]:
-    """A method that compares or hashes its arguments (and its list, tuple or dict)."""
+def _weighed_method(obj: Any, name: str, *, whole: bool) -> Callable[..., Any]:
+    """A method that compares or hashes its arguments (and, if whole, every item of obj),
+    weighed when it is called: obj may have been filled since the method was looked up."""
+    bound = getattr(obj, name)
 
     def call(*args: Any) -> Any:
-        for arg in args:
-            light(arg, f".{name}()")
-        return bound(*args)
+        if whole:
+            light(obj, f".{name}()")
+        return bound(*(light(arg, f".{name}()") for arg in args))
 
     return call
 
@@ -180,12 +182,11 @@ def _getattr(obj: Any, name: str) -> Any:
         if name in ("lower", "upper", "split"):
             return charged(getattr(obj, name))
         if name in ("startswith", "endswith"):  # a tuple of prefixes is compared in C
-            return _weighed_method(getattr(obj, name), name)
+            return _weighed_method(obj, name, whole=False)
     elif name in ("count", "index"):  # compare every item with the argument, in C
-        light(obj, f".{name}()")
-        return _weighed_method(getattr(obj, name), name)
+        return _weighed_method(obj, name, whole=True)
     elif name == "get":  # hashes its key, in C
-        return _weighed_method(getattr(obj, name), name)
+        return _weighed_method(obj, name, whole=False)
     return getattr(obj, name)
 
 

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from itertools import islice
+from types import GeneratorType
 from typing import Any
 
 MAX_ITEMS = 1_000_000
@@ -29,11 +32,13 @@ BUDGET = 5_000_000
 MAX_WEIGHT = 10_000_000
 MAX_TEXT_WEIGHT = 100_000
 MAX_DEPTH = 100
+MAX_PULL = 10_000
 MAX_INT_BITS = 3_400  # about 1,000 decimal digits
 
 _ONE = frozenset({type(None), bool, float})
 _PLAIN_SCALARS = (type(None), bool, int, float, str)
 VIEWS: tuple[type, ...] = (type({}.keys()), type({}.values()), type({}.items()))
+_ITEMS: type = type({}.items())
 CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
@@ -133,7 +138,9 @@ class _Walk:
         if kinds <= {int, bool}:
             return sum(map(int.bit_length, items)) >> 6
         extra = 0
-        for item in items:
+        for count, item in enumerate(items):
+            if not count & 0xFFFF:
+                tick()
             extra += self.weight(item, depth + 1) - 1
             if extra > self.cap:
                 raise _Over
@@ -157,11 +164,39 @@ def too_heavy(what: str) -> GuardError:
     )
 
 
+def pulled(value: Any, what: str) -> Any:
+    """value, or if it is an iterator (a generator, zip, enumerate) the list of its items.
+
+    C code that keeps what an iterator makes (``list(zip(a, b))``) builds a new tuple per item;
+    each few thousand of them start a pass of the garbage collector over every object of the
+    process, so with large task data in memory 100,000 of them take seconds: at most MAX_PULL.
+    """
+    kind = type(value)
+    if kind is GeneratorType:  # runs diagram code, which checks the time limit
+        items = list(value)
+        charge(len(items))
+        return items
+    if (kind is _ITEMS and len(value) > MAX_PULL) or isinstance(value, Iterator):
+        items = list(islice(value, MAX_PULL + 1))
+        if len(items) > MAX_PULL:
+            raise GuardError(
+                f"{what} may take at most {MAX_PULL:,} items from a zip, enumerate, .items() "
+                "or generator. Loop over them with 'for' instead."
+            )
+        charge(len(items))
+        return items
+    return value
+
+
 def light(value: Any, what: str = "A comparison or lookup") -> Any:
-    """Pass value on if one C-level operation on it stays within MAX_WEIGHT, else refuse."""
+    """Pass value on if one C-level operation on it stays within MAX_WEIGHT, else refuse.
+    An iterator (generator, zip, ...) is passed on as the list of its items: only a list
+    can be weighed, and what it yields may have changed since it was made."""
     kind = type(value)
     if kind in _ONE or kind is int or (kind is str and len(value) < MAX_WEIGHT):
         return value
+    if kind not in CONTAINERS:
+        value = pulled(value, what)
     if weigh(value) > MAX_WEIGHT:
         raise too_heavy(what)
     return value
