@@ -54,7 +54,7 @@ Limits, each checked before the work is done (see ``limits``):
   a value written out in the code that weighs more is refused before anything runs;
 - turning a list or dict into text (``str()``, f-strings, ``%``): up to 100,000;
 - ``.strip(chars)`` with at most 100 characters; format widths up to 1,000;
-- a value given or stored: up to 10,000,000 and nested at most 100 deep.
+- a value an expression gives or a script stores: up to 2,000,000, nested at most 100 deep.
 
 So no single operation (which the time limit cannot interrupt) does more than a few hundredths
 of a second of work, and a run stops within about 0.5 s plus that.

@@ -30,6 +30,7 @@ from typing import Any
 MAX_ITEMS = 1_000_000
 BUDGET = 5_000_000
 MAX_WEIGHT = 10_000_000
+MAX_KEPT = 2_000_000  # a value an expression gives or a script stores (then kept as JSON)
 MAX_TEXT_WEIGHT = 100_000
 MAX_DEPTH = 100
 MAX_PULL = 10_000
@@ -202,7 +203,7 @@ def light(value: Any, what: str = "A comparison or lookup") -> Any:
     return value
 
 
-def bounded(value: Any, *, plain: bool, limit: int = MAX_WEIGHT) -> str:
+def bounded(value: Any, *, plain: bool, limit: int = MAX_KEPT) -> str:
     """What makes value unfit to keep ('' if nothing): heavier than limit, nested more than
     MAX_DEPTH deep, or (plain) not JSON-like. Shared parts count each time, as printing or
     storing would expand them."""
