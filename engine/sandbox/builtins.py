@@ -59,19 +59,25 @@ def _pulling(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
     return call
 
 
-def _weighed(fn: Callable[..., Any], what: str, *, sorts: bool = False) -> Callable[..., Any]:
-    """Wrap a built-in that compares or hashes the items of its arguments in C: its
-    iterable arguments are weighed first (a sort counts log2 of the length as well)."""
+def _weighed(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
+    """Wrap a built-in that compares or hashes the items of its arguments in C: they are
+    weighed first (an iterator's items are taken into a list to be weighed)."""
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        args = tuple(light(a, what) for a in args)  # an iterator comes back as a list
-        if sorts and args and isinstance(args[0], _SIZED):
-            rounds = max(len(args[0]), 2).bit_length()  # type: ignore[arg-type]
-            if weigh(args[0], MAX_WEIGHT // rounds) * rounds > MAX_WEIGHT:
-                raise too_heavy(what)
-        return fn(*args, **kwargs)
+        return fn(*(light(a, what) for a in args), **kwargs)
 
     return call
+
+
+def _sorted(iterable: Any, **kwargs: Any) -> list[Any]:
+    # A sort compares each item about log2(length) times: count that in its weight.
+    items = pulled(iterable, "sorted()")
+    rounds = max(len(items), 2).bit_length() if isinstance(items, _SIZED) else 1  # type: ignore[arg-type]
+    if weigh(items, MAX_WEIGHT // rounds) * rounds > MAX_WEIGHT:
+        raise too_heavy("sorted()")
+    result = sorted(items, **kwargs)
+    charge(len(result))
+    return result
 
 
 def _range(*args: int) -> range:
@@ -196,7 +202,7 @@ BUILTINS: dict[str, Any] = {
     "sum": _sum,
     "any": any,
     "all": all,
-    "sorted": charged(_weighed(sorted, "sorted()", sorts=True)),
+    "sorted": _sorted,
     "int": _int,
     "float": float,
     "str": _str,

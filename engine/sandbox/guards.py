@@ -128,26 +128,25 @@ def charged(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _strip(text: str, method: str) -> Callable[..., Any]:
+def _strip(text: str) -> Callable[..., Any]:
     def call(chars: str | None = None) -> str:
-        # Each character stripped is looked up in chars: bound their product.
+        # Each character stripped is looked for in chars, in C: keep chars short.
         if isinstance(chars, str) and len(chars) > MAX_STRIP_CHARS:
             raise GuardError(f".strip() takes at most {MAX_STRIP_CHARS} characters to strip.")
-        result: str = getattr(text, method)(chars)
+        result = text.strip(chars)
         charge(len(result))
         return result
 
     return call
 
 
-def _weighed_method(obj: Any, name: str, *, whole: bool) -> Callable[..., Any]:
-    """A method that compares or hashes its arguments (and, if whole, every item of obj),
-    weighed when it is called: obj may have been filled since the method was looked up."""
-    bound = getattr(obj, name)
+def _weighing(bound: Callable[..., Any], name: str, *whole: Any) -> Callable[..., Any]:
+    """A method that compares or hashes its arguments (and the items of `whole`) in C: they
+    are weighed when it is called, as its list may have been filled since it was looked up."""
 
     def call(*args: Any) -> Any:
-        if whole:
-            light(obj, f".{name}()")
+        for value in whole:
+            light(value, f".{name}()")
         return bound(*(light(arg, f".{name}()") for arg in args))
 
     return call
@@ -178,15 +177,15 @@ def _getattr(obj: Any, name: str) -> Any:
         if name == "replace":
             return functools.partial(_replace, obj)
         if name == "strip":
-            return _strip(obj, name)
+            return _strip(obj)
         if name in ("lower", "upper", "split"):
             return charged(getattr(obj, name))
         if name in ("startswith", "endswith"):  # a tuple of prefixes is compared in C
-            return _weighed_method(obj, name, whole=False)
+            return _weighing(getattr(obj, name), name)
     elif name in ("count", "index"):  # compare every item with the argument, in C
-        return _weighed_method(obj, name, whole=True)
+        return _weighing(getattr(obj, name), name, obj)
     elif name == "get":  # hashes its key, in C
-        return _weighed_method(obj, name, whole=False)
+        return _weighing(getattr(obj, name), name)
     return getattr(obj, name)
 
 
