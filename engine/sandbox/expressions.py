@@ -326,7 +326,10 @@ class SandboxScriptEngine(PythonScriptEngine):  # type: ignore[misc]
             shown = " ".join(expression.split())
             shown = shown if len(shown) <= 120 else shown[:117] + "..."
             raise WorkflowTaskException(
-                f"The expression '{shown}' failed: {failed.reason}", task=task, exception=failed
+                # SpiffWorkflow ends the message with its own '. '
+                f"The expression '{shown}' failed: {failed.reason.rstrip('.')}",
+                task=task,
+                exception=failed,
             ) from None
 
     def validate(self, expression: str) -> None:
