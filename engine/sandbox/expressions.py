@@ -52,6 +52,8 @@ Limits, each checked before the work is done (see ``limits``):
   .startswith .endswith``: on values weighing up to 10,000,000 (items plus characters,
   shared parts counted each time they appear; a sort counts log2 of its length as well);
   a value written out in the code that weighs more is refused before anything runs;
+- ``list tuple sorted set dict min max`` and comparisons take at most 10,000 items from a
+  ``zip``, ``enumerate`` or ``.items()`` (a ``for`` loop over them has no such limit);
 - turning a list or dict into text (``str()``, f-strings, ``%``): up to 100,000;
 - ``.strip(chars)`` with at most 100 characters; format widths up to 1,000;
 - a value an expression gives or a script stores: up to 2,000,000, nested at most 100 deep.

@@ -13,7 +13,8 @@ and no signal can stop it. So every such operation is bounded before it starts, 
 The guards (``guards``, ``builtins``) refuse an operation on a value heavier than
 ``MAX_WEIGHT`` (a sort: weight times log2 of its length), so no single operation does more
 than a few hundredths of a second of work. Weighing is itself bounded: it visits each distinct
-value once, stops as soon as the cap is passed, and checks the time limit as it goes.
+value once, stops as soon as the cap is passed, and checks the time limit as it goes. C code
+that makes a new tuple per item (``list(zip(a, b))``) may make at most ``MAX_PULL``.
 
 The state of the run under way (clock, budget, deadline) is kept per thread in ``current_run``.
 """
