@@ -1,7 +1,10 @@
 """The built-ins of the diagram-code sandbox: the only functions diagram code can call.
 
 ``BUILTINS`` is the whole allow-list (it becomes ``__builtins__`` of every run): safe Python
-built-ins, size-capped versions of ``str range round sum sorted list dict set tuple``, and the
+built-ins; size-capped versions of ``str int range round list tuple``; versions of ``min max
+sum sorted set dict`` that weigh what they will compare or hash first (see ``limits``: they
+refuse values heavier than ``MAX_WEIGHT``, and take at most ``MAX_PULL`` items from an
+iterator); and the
 date functions documented in ``engine.expressions`` (``date datetime today now add_days
 add_weeks add_months days_between``), which read the time from the run's clock.
 """
@@ -10,16 +13,69 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..clock import clinic_today
-from .guards import GuardError, charge, charged, current_run, fmtval
+from .guards import charged
+from .limits import (
+    MAX_INT_BITS,
+    MAX_WEIGHT,
+    VIEWS,
+    GuardError,
+    charge,
+    current_run,
+    fmtval,
+    light,
+    pulled,
+    too_heavy,
+    weigh,
+)
 
 _MAX_RANGE = 10_000
+_SIZED = (list, tuple, dict, set, frozenset, str, range, *VIEWS)
 
 
 def _str(*args: Any) -> str:
     result = str(*(fmtval(a) for a in args))
+    charge(len(result))
+    return result
+
+
+def _int(*args: Any) -> int:
+    # Text in base 2, 4, 8, 16 or 32 converts to any length: refuse what no guard would allow.
+    result = int(*args)
+    if result.bit_length() > MAX_INT_BITS:
+        raise GuardError("The number would be too large (over about 1,000 digits).")
+    return result
+
+
+def _pulling(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
+    """Wrap list or tuple: an iterator's items are taken at most MAX_PULL at once."""
+
+    def call(*args: Any) -> Any:
+        return fn(*(pulled(a, what) for a in args))
+
+    return call
+
+
+def _weighed(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
+    """Wrap a built-in that compares or hashes the items of its arguments in C: they are
+    weighed first (an iterator's items are taken into a list to be weighed)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return fn(*(light(a, what) for a in args), **kwargs)
+
+    return call
+
+
+def _sorted(iterable: Any, **kwargs: Any) -> list[Any]:
+    # A sort compares each item about log2(length) times: count that in its weight.
+    items = pulled(iterable, "sorted()")
+    rounds = max(len(items), 2).bit_length() if isinstance(items, _SIZED) else 1  # type: ignore[arg-type]
+    if weigh(items, MAX_WEIGHT // rounds) * rounds > MAX_WEIGHT:
+        raise too_heavy("sorted()")
+    result = sorted(items, **kwargs)
     charge(len(result))
     return result
 
@@ -44,6 +100,8 @@ def _round(number: Any, ndigits: int | None = None) -> Any:
 def _sum(values: Any, start: Any = 0) -> Any:
     if isinstance(start, bool) or not isinstance(start, (int, float)):
         raise GuardError("sum() adds numbers only; join text with + or an f-string.")
+    if not isinstance(values, Iterator):  # a generator's items come one by one, timed
+        light(values, "sum()")
     return sum(values, start)
 
 
@@ -138,21 +196,21 @@ BUILTINS: dict[str, Any] = {
     "null": None,
     "len": len,
     "abs": abs,
-    "min": min,
-    "max": max,
+    "min": _weighed(min, "min()"),
+    "max": _weighed(max, "max()"),
     "round": _round,
     "sum": _sum,
     "any": any,
     "all": all,
-    "sorted": charged(sorted),
-    "int": int,
+    "sorted": _sorted,
+    "int": _int,
     "float": float,
     "str": _str,
     "bool": bool,
-    "list": charged(list),
-    "dict": charged(dict),
-    "set": charged(set),
-    "tuple": charged(tuple),
+    "list": charged(_pulling(list, "list()")),
+    "dict": charged(_weighed(dict, "dict()")),
+    "set": charged(_weighed(set, "set()")),
+    "tuple": charged(_pulling(tuple, "tuple()")),
     "range": _range,
     "enumerate": enumerate,
     "zip": zip,

@@ -41,9 +41,25 @@ For a timer prefer a date-time (``add_days(now(), 3)``): SpiffWorkflow reads a b
 
 Not allowed: imports, names or attributes starting with ``_``, def/lambda/class, try/raise,
 with, global/nonlocal, yield/async, ``str.format``, exec/eval/open/getattr/type and similar.
-Limits: 0.5 s per evaluation by default; ``**``, ``*`` and ``<<`` on whole numbers up to about
-1,000 digits; one text or list built by ``*`` or ``replace`` up to 1,000,000 items and
-5,000,000 items built in total per evaluation.
+Limits, each checked before the work is done (see ``limits``):
+
+- 0.5 s per evaluation by default, checked at every loop pass and comprehension step;
+- whole numbers up to about 1,000 digits from ``+ - * // % ** <<`` and ``int()``;
+- one text or list built by ``*`` or ``replace`` up to 1,000,000 items, and 5,000,000
+  items built in total per evaluation;
+- one comparison (``== != < <= > >= in``), hash (set items, dict keys, ``d[k]``,
+  ``d.get(k)``), ``min max sum sorted set dict zip enumerate``, ``.count .index
+  .startswith .endswith``: on values weighing up to 10,000,000 (items plus characters,
+  shared parts counted each time they appear; a sort counts log2 of its length as well);
+  a value written out in the code that weighs more is refused before anything runs;
+- ``list tuple sorted set dict min max`` and comparisons take at most 10,000 items from a
+  ``zip``, ``enumerate`` or ``.items()`` (a ``for`` loop over them has no such limit);
+- turning a list or dict into text (``str()``, f-strings, ``%``): up to 100,000;
+- ``.strip(chars)`` with at most 100 characters; format widths up to 1,000;
+- a value an expression gives or a script stores: up to 2,000,000, nested at most 100 deep.
+
+So no single operation (which the time limit cannot interrupt) does more than a few hundredths
+of a second of work, and a run stops within about 0.5 s plus that.
 """
 
 from __future__ import annotations
@@ -60,6 +76,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol, cast
 
 from RestrictedPython.compile import compile_restricted_eval, compile_restricted_exec
+from SpiffWorkflow.bpmn.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+    WorkflowTaskException,
+)
 from SpiffWorkflow.bpmn.script_engine import (  # type: ignore[import-untyped, unused-ignore]
     PythonScriptEngine,
 )
@@ -68,15 +87,8 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import (  # type: ignor
 )
 
 from .builtins import BUILTINS
-from .guards import (
-    BUDGET,
-    CONTAINERS,
-    GUARD_HOOKS,
-    GuardError,
-    OutOfTime,
-    bounded,
-    current_run,
-)
+from .guards import GUARD_HOOKS
+from .limits import BUDGET, CONTAINERS, GuardError, OutOfTime, bounded, current_run
 from .policy import Checker as _Checker  # _compile looks it up here; tests swap it
 from .policy import Policy, Reject
 
@@ -119,7 +131,6 @@ _LAZY = (types.GeneratorType, zip, enumerate)
 
 class _Compiled(NamedTuple):
     code: types.CodeType | None
-    loops: bool
     reason: str = ""
     line: int | None = None
     syntax: bool = False
@@ -128,13 +139,13 @@ class _Compiled(NamedTuple):
 @functools.lru_cache(maxsize=4096)
 def _compile(source: str, mode: str) -> _Compiled:
     if len(source) > _MAX_SOURCE:
-        return _Compiled(None, False, f"The code is longer than {_MAX_SOURCE:,} characters.")
+        return _Compiled(None, f"The code is longer than {_MAX_SOURCE:,} characters.")
     if mode == "eval":  # keep line numbers; drop the indentation eval() would refuse
         lead = source[: len(source) - len(source.lstrip())].count("\n")
         text = "\n" * lead + source.strip()
     else:
         text = textwrap.dedent(source)
-    deep = _Compiled(None, False, "The code is nested too deeply. Split it into steps.")
+    deep = _Compiled(None, "The code is nested too deeply. Split it into steps.")
     try:
         tree = cast(ast.Expression | ast.Module, ast.parse(text, _FILENAME, mode))
     except (RecursionError, MemoryError):
@@ -144,7 +155,7 @@ def _compile(source: str, mode: str) -> _Compiled:
         reason = f"This is not valid Python: {getattr(exc, 'msg', exc)}."
         if mode == "eval":
             reason += " A condition must be one expression, e.g. age > 50 and fever."
-        return _Compiled(None, False, reason, line, True)
+        return _Compiled(None, reason, line, True)
     try:
         checker = _Checker()
         checker.visit(tree)
@@ -152,36 +163,36 @@ def _compile(source: str, mode: str) -> _Compiled:
             tree, filename=_FILENAME, policy=Policy
         )
     except SyntaxError as exc:  # found by the compiler, e.g. 'break' outside a loop
-        return _Compiled(None, False, f"This is not valid Python: {exc.msg}.", exc.lineno, True)
+        return _Compiled(None, f"This is not valid Python: {exc.msg}.", exc.lineno, True)
     except Reject as rejected:
-        return _Compiled(None, False, rejected.reason, rejected.line)
+        return _Compiled(None, rejected.reason, rejected.line)
     except (RecursionError, MemoryError):
         return deep
     if result.errors:
         match = re.match(r"Line (\d+): (.*)", result.errors[0])
         if match is None:
-            return _Compiled(None, False, f"This is not allowed: {result.errors[0]}")
-        return _Compiled(None, False, f"This is not allowed: {match[2]}", int(match[1]))
-    return _Compiled(result.code, checker.loops)
+            return _Compiled(None, f"This is not allowed: {result.errors[0]}")
+        return _Compiled(None, f"This is not allowed: {match[2]}", int(match[1]))
+    return _Compiled(result.code)
 
 
-def _code(source: str, mode: str) -> tuple[types.CodeType, bool]:
+def _code(source: str, mode: str) -> types.CodeType:
     compiled = _compile(source, mode)
     if compiled.code is None:
         log.debug("diagram code rejected (line %s): %s", compiled.line, compiled.reason)
         raise ExpressionRejected(source, compiled.reason, line=compiled.line)
-    return compiled.code, compiled.loops
+    return compiled.code
 
 
 # ---------------------------------------------------------------- running
 
 
-def _prepare(names: Mapping[str, Any], clock: Clock, timeout: float, loops: bool) -> dict[str, Any]:
+def _prepare(names: Mapping[str, Any], clock: Clock, timeout: float) -> dict[str, Any]:
     scope = dict(names)
     scope.update(_GUARDS)
     current_run.clock, current_run.budget = clock, BUDGET
-    if loops:
-        current_run.deadline = time.monotonic() + timeout
+    # Every loop pass and every weighing of a value checks the deadline.
+    current_run.deadline = time.monotonic() + timeout
     return scope
 
 
@@ -215,10 +226,11 @@ def _failure(source: str, exc: BaseException, timeout: float) -> ExpressionFaile
 
 def evaluate(source: str, *, names: Mapping[str, Any], clock: Clock, timeout: float = 0.5) -> Any:
     """Evaluate an expression with the task data `names` plus the helpers, in the sandbox."""
-    code, loops = _code(source, "eval")
-    scope = _prepare(names, clock, timeout, loops)
+    code = _code(source, "eval")
+    scope = _prepare(names, clock, timeout)
     try:
         result = eval(code, scope)
+        heavy = type(result) in CONTAINERS and bounded(result, plain=False)
     except (Exception, OutOfTime) as exc:
         raise _failure(source, exc, timeout) from None
     if callable(result) or isinstance(result, _LAZY):
@@ -227,32 +239,40 @@ def evaluate(source: str, *, names: Mapping[str, Any], clock: Clock, timeout: fl
             "The expression gives a function or a lazy sequence, not a "
             "value. Call it, e.g. today(), or wrap it in list(...).",
         )
-    if type(result) in CONTAINERS and bounded(result, plain=False):
+    if heavy:
         raise ExpressionFailed(source, "The expression gives a value that is too large.")
     return result
 
 
-def execute(source: str, *, names: dict[str, Any], clock: Clock, timeout: float = 0.5) -> None:
-    """Run a script in the sandbox; the variables it assigns or deletes are applied to `names`."""
-    code, loops = _code(source, "exec")
-    scope = _prepare(names, clock, timeout, loops)
-    try:
-        eval(code, scope)
-    except (Exception, OutOfTime) as exc:
-        raise _failure(source, exc, timeout) from None
-    updates: dict[str, Any] = {}
+def _unfit(names: Mapping[str, Any], scope: dict[str, Any]) -> dict[str, str]:
+    """The variables a script set or may have filled, each with what makes it unfit ('')."""
+    problems: dict[str, str] = {}
     for key, value in scope.items():
         fresh = key not in names or names[key] is not value
         if key.startswith("_") or not (fresh or type(value) in (dict, list)):
             continue
-        problem = bounded(value, plain=fresh)  # old lists/dicts may have been filled: size only
+        problems[key] = bounded(value, plain=fresh)  # old lists/dicts may be filled: size only
+    return problems
+
+
+def execute(source: str, *, names: dict[str, Any], clock: Clock, timeout: float = 0.5) -> None:
+    """Run a script in the sandbox; the variables it assigns or deletes are applied to `names`."""
+    code = _code(source, "exec")
+    scope = _prepare(names, clock, timeout)
+    try:
+        eval(code, scope)
+        problems = _unfit(names, scope)
+    except (Exception, OutOfTime) as exc:
+        raise _failure(source, exc, timeout) from None
+    updates: dict[str, Any] = {}
+    for key, problem in problems.items():
         if problem:
             raise ExpressionFailed(
                 source,
                 f"'{key}' {problem}, which task data cannot hold. Store "
                 "text, numbers, true/false, lists or dicts, e.g. d.isoformat().",
             )
-        updates[key] = value
+        updates[key] = scope[key]
     for key in [k for k in names if k not in scope]:
         del names[key]
     names.update(updates)
@@ -295,6 +315,24 @@ class SandboxScriptEngine(PythonScriptEngine):  # type: ignore[misc]
     def __init__(self, clock: Clock, *, timeout: float = 0.5) -> None:
         super().__init__(environment=SandboxEnvironment(clock, timeout=timeout))
         self.clock = clock
+
+    def evaluate(self, task: Any, expression: str, external_context: Any = None) -> Any:
+        """Evaluate an expression for a task; a sandbox failure says which expression and why
+        (SpiffWorkflow's own message names the expression only)."""
+        try:
+            return super().evaluate(task, expression, external_context)
+        except WorkflowTaskException as exc:
+            failed = exc.__context__
+            if not isinstance(failed, ExpressionFailed):
+                raise
+            shown = " ".join(expression.split())
+            shown = shown if len(shown) <= 120 else shown[:117] + "..."
+            raise WorkflowTaskException(
+                # SpiffWorkflow ends the message with its own '. '
+                f"The expression '{shown}' failed: {failed.reason.rstrip('.')}",
+                task=task,
+                exception=failed,
+            ) from None
 
     def validate(self, expression: str) -> None:
         """Raise SyntaxError for broken syntax (DMN relies on it), ExpressionRejected if refused."""

@@ -1,10 +1,11 @@
 """Run-time guards of the diagram-code sandbox: what compiled diagram code calls as it runs.
 
 RestrictedPython (and the policy in ``policy``) rewrites attribute and item access,
-assignment targets, unpacking, ``+ * ** << %``, f-strings and every loop pass into calls of the
-hooks in ``GUARD_HOOKS``. These allow only the listed methods, cap the size of numbers, text
-and lists, charge what a run builds against its budget, and stop a run at its time limit.
-The state of the run under way (clock, budget, deadline) is kept per thread in ``current_run``.
+assignment targets, unpacking, ``+ - * // ** << %``, f-strings, every loop pass and every
+operand of a comparison or hash into calls of the hooks in ``GUARD_HOOKS``. These allow only
+the listed methods, cap the size of numbers, text and lists, charge what a run builds against
+its budget, refuse C-level work on values heavier than ``limits.MAX_WEIGHT``, and stop a run
+at its time limit (see ``limits``).
 """
 
 from __future__ import annotations
@@ -13,78 +14,23 @@ import datetime as dt
 import functools
 import operator
 import re
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
-_MAX_ITEMS = 1_000_000
-BUDGET = 5_000_000
-_MAX_INT_BITS = 3_400  # about 1,000 decimal digits
+from .limits import (
+    MAX_INT_BITS,
+    MAX_ITEMS,
+    GuardError,
+    charge,
+    fmtval,
+    light,
+    tick,
+)
+
 MAX_WIDTH = 1_000
-
-
-class GuardError(Exception):
-    """A sandbox rule stopped the code at run time; the message is safe to show."""
-
-
-class OutOfTime(BaseException):
-    """Raised by _tick_ at the time limit; not an Exception, so no helper can swallow it."""
-
-
-current_run = threading.local()
-
-
-def charge(items: int) -> None:
-    """Count items the run builds against its budget; stop the run when it is spent."""
-    left: int = current_run.budget - items
-    if left < 0:
-        raise GuardError(
-            f"The code builds too much text or list data (over {BUDGET:,} items in one run). "
-            "Work with smaller values."
-        )
-    current_run.budget = left
-
-
-def _tick() -> bool:
-    if time.monotonic() > current_run.deadline:
-        raise OutOfTime
-    return True
-
-
-_SCALARS = (type(None), bool, int, float, str)
-CONTAINERS = (list, tuple, dict, set, frozenset)
-
-
-def bounded(value: Any, *, plain: bool, limit: int = _MAX_ITEMS) -> str:
-    """What makes value unfit ('' if nothing): too many parts once expanded, too deep, or (plain)
-    not JSON-like. Shared parts count each time, as printing or storing would expand them."""
-    stack, seen = [(value, 0)], 0
-    while stack:
-        item, depth = stack.pop()
-        seen += 1
-        if seen > limit or depth > 100:
-            return "is too large or nested too deeply"
-        if type(item) in _SCALARS:
-            continue
-        if type(item) is dict:
-            if plain and any(type(k) is not str for k in item):
-                return "has a dict key that is not text"
-            stack.extend((v, depth + 1) for v in item.values())
-        elif type(item) in (list, tuple) or (not plain and isinstance(item, CONTAINERS)):
-            stack.extend((v, depth + 1) for v in item)
-        elif plain:
-            return f"holds a {type(item).__name__} value"
-    return ""
-
-
-def fmtval(value: Any) -> Any:
-    """Pass a value on to be turned into text, unless it is too large to."""
-    if type(value) not in _SCALARS and bounded(value, plain=False, limit=100_000):
-        raise GuardError("The value is too large to turn into text.")
-    return value
+MAX_STRIP_CHARS = 100
 
 
 def _too_big_int() -> GuardError:
@@ -92,23 +38,43 @@ def _too_big_int() -> GuardError:
 
 
 def _check_size(size: int) -> None:
-    if size > _MAX_ITEMS:
-        raise GuardError(f"Text or lists may hold at most {_MAX_ITEMS:,} items.")
+    if size > MAX_ITEMS:
+        raise GuardError(f"Text or lists may hold at most {MAX_ITEMS:,} items.")
     charge(size)
 
 
 _SEQ = (str, list, tuple)
 
 
+def _big(a: Any, b: Any, bits: int = MAX_INT_BITS) -> bool:
+    """Whether a and b are whole numbers one of which is longer than bits."""
+    return isinstance(a, int) and isinstance(b, int) and max(a.bit_length(), b.bit_length()) > bits
+
+
 def _add(a: Any, b: Any) -> Any:
     if isinstance(a, _SEQ) and isinstance(b, _SEQ):
         charge(len(a) + len(b))
+    elif _big(a, b, MAX_INT_BITS - 1):  # the sum may be one bit longer
+        raise _too_big_int()
     return a + b
+
+
+def _sub(a: Any, b: Any) -> Any:
+    if _big(a, b, MAX_INT_BITS - 1):
+        raise _too_big_int()
+    return a - b
+
+
+def _floordiv(a: Any, b: Any) -> Any:
+    # Dividing whole numbers takes time growing with the square of their length.
+    if _big(a, b):
+        raise _too_big_int()
+    return a // b
 
 
 def _mul(a: Any, b: Any) -> Any:
     if isinstance(a, int) and isinstance(b, int):
-        if a.bit_length() + b.bit_length() > _MAX_INT_BITS:
+        if a.bit_length() + b.bit_length() > MAX_INT_BITS:
             raise _too_big_int()
     elif isinstance(a, _SEQ) and isinstance(b, int):
         _check_size(len(a) * max(b, 0))
@@ -119,13 +85,13 @@ def _mul(a: Any, b: Any) -> Any:
 
 def _pow(a: Any, b: Any) -> Any:
     ints = isinstance(a, int) and isinstance(b, int) and abs(a) > 1 and b > 0
-    if ints and (b > _MAX_INT_BITS or a.bit_length() * b > _MAX_INT_BITS):
+    if ints and (b > MAX_INT_BITS or a.bit_length() * b > MAX_INT_BITS):
         raise _too_big_int()
     return a**b
 
 
 def _lshift(a: Any, b: Any) -> Any:
-    if isinstance(a, int) and isinstance(b, int) and b > 0 and a.bit_length() + b > _MAX_INT_BITS:
+    if isinstance(a, int) and isinstance(b, int) and b > 0 and a.bit_length() + b > MAX_INT_BITS:
         raise _too_big_int()
     return a << b
 
@@ -135,6 +101,8 @@ _PERCENT_SPEC = re.compile(r"%(?:%|(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?
 
 def _mod(a: Any, b: Any) -> Any:
     if not isinstance(a, str):
+        if _big(a, b):
+            raise _too_big_int()
         return a % b
     for match in _PERCENT_SPEC.finditer(a):
         if any(g and (g == "*" or int(g) > MAX_WIDTH) for g in match.groups()):
@@ -156,6 +124,30 @@ def charged(fn: Callable[..., Any]) -> Callable[..., Any]:
         result = fn(*args, **kwargs)
         charge(len(result))
         return result
+
+    return call
+
+
+def _strip(text: str) -> Callable[..., Any]:
+    def call(chars: str | None = None) -> str:
+        # Each character stripped is looked for in chars, in C: keep chars short.
+        if isinstance(chars, str) and len(chars) > MAX_STRIP_CHARS:
+            raise GuardError(f".strip() takes at most {MAX_STRIP_CHARS} characters to strip.")
+        result = text.strip(chars)
+        charge(len(result))
+        return result
+
+    return call
+
+
+def _weighing(bound: Callable[..., Any], name: str, *whole: Any) -> Callable[..., Any]:
+    """A method that compares or hashes its arguments (and the items of `whole`) in C: they
+    are weighed when it is called, as its list may have been filled since it was looked up."""
+
+    def call(*args: Any) -> Any:
+        for value in whole:
+            light(value, f".{name}()")
+        return bound(*(light(arg, f".{name}()") for arg in args))
 
     return call
 
@@ -184,14 +176,24 @@ def _getattr(obj: Any, name: str) -> Any:
     if type(obj) is str:
         if name == "replace":
             return functools.partial(_replace, obj)
-        if name in ("lower", "upper", "strip", "split"):
+        if name == "strip":
+            return _strip(obj)
+        if name in ("lower", "upper", "split"):
             return charged(getattr(obj, name))
+        if name in ("startswith", "endswith"):  # a tuple of prefixes is compared in C
+            return _weighing(getattr(obj, name), name)
+    elif name in ("count", "index"):  # compare every item with the argument, in C
+        return _weighing(getattr(obj, name), name, obj)
+    elif name == "get":  # hashes its key, in C
+        return _weighing(getattr(obj, name), name)
     return getattr(obj, name)
 
 
 def _getitem(obj: Any, key: Any) -> Any:
     if not isinstance(obj, (dict, list, tuple, str, range)):
         raise GuardError(f"[...] works on dicts, lists and text, not on a {type(obj).__name__}.")
+    if type(key) is tuple:  # hashed (dict) or refused (list), in C
+        light(key, "[...]")
     result = obj[key]
     if isinstance(key, slice):
         charge(len(result))
@@ -206,10 +208,10 @@ def _write(obj: Any) -> Any:
 
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
     "+=": _add,
-    "-=": operator.sub,
+    "-=": _sub,
     "*=": _mul,
     "/=": operator.truediv,
-    "//=": operator.floordiv,
+    "//=": _floordiv,
     "%=": _mod,
     "**=": _pow,
     "<<=": _lshift,
@@ -236,11 +238,14 @@ GUARD_HOOKS: dict[str, Any] = {
     "_unpack_sequence_": guarded_unpack_sequence,
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
     "_add_": _add,
+    "_sub_": _sub,
+    "_floordiv_": _floordiv,
     "_mul_": _mul,
     "_pow_": _pow,
     "_lshift_": _lshift,
     "_mod_": _mod,
     "_fstr_": _fstr,
     "_fmtval_": fmtval,
-    "_tick_": _tick,
+    "_tick_": tick,
+    "_light_": light,
 }

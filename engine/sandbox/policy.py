@@ -1,9 +1,10 @@
 """Compile-time policy of the diagram-code sandbox: what diagram code may be written.
 
 ``Checker`` refuses what diagram code may not do (imports, definitions, names and attributes
-outside the allow-lists, ...) with a reason a modeler can act on. ``Policy`` is the
-RestrictedPython transformer that compiles what is left, adding calls of the run-time guards
-(``guards``) on sizes and loops. Neither runs any code.
+outside the allow-lists, a value written out in the code too heavy to compare or print, ...)
+with a reason a modeler can act on. ``Policy`` is the RestrictedPython transformer that
+compiles what is left, adding calls of the run-time guards (``guards``) on sizes, loops and
+whatever is compared or hashed in C. Neither runs any code.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from RestrictedPython.transformer import RestrictingNodeTransformer, copy_locati
 
 from .builtins import BUILTINS
 from .guards import MAX_WIDTH, METHOD_NAMES
+from .limits import MAX_WEIGHT
 
 _FORBIDDEN_NAMES = frozenset(
     {
@@ -73,7 +75,26 @@ _NODE_RULES: dict[type[ast.AST], str] = {
     ast.AnnAssign: "Type annotations are not allowed. Write 'x = value'.",
     ast.Match: "'match' is not allowed. Use if/elif/else.",
 }
-_LOOPS = (ast.For, ast.While, ast.comprehension)
+
+
+def _literal_weight(node: ast.expr) -> int | None:
+    """The weight (see ``limits``) of a value written out in the code, e.g. ``[[0] * 10] * 5``,
+    or None when it depends on anything else."""
+    if isinstance(node, ast.Constant):
+        return 1 + len(node.value) if isinstance(node.value, str) else 1
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        weights = [_literal_weight(e) for e in node.elts]
+        return None if None in weights else 1 + sum(w for w in weights if w is not None)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        for times, part in ((node.left, node.right), (node.right, node.left)):
+            if (
+                isinstance(times, ast.Constant)
+                and type(times.value) is int
+                and not isinstance(part, ast.Constant)
+            ):
+                weight = _literal_weight(part)
+                return None if weight is None else weight * max(times.value, 0)
+    return None
 
 
 class Reject(Exception):
@@ -87,14 +108,10 @@ class Reject(Exception):
 class Checker(ast.NodeVisitor):
     """Refuses what diagram code may not do, with a reason a modeler can act on."""
 
-    def __init__(self) -> None:
-        self.loops = False
-
     def generic_visit(self, node: ast.AST) -> None:
         rule = _NODE_RULES.get(type(node))
         if rule:
             raise Reject(node, rule)
-        self.loops = self.loops or isinstance(node, _LOOPS)
         super().generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
@@ -142,6 +159,17 @@ class Checker(ast.NodeVisitor):
                 f"{', '.join(sorted(METHOD_NAMES))}. For a dict entry write x['{attr}'].",
             )
 
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        weight = _literal_weight(node)
+        if weight is not None and weight > MAX_WEIGHT:
+            raise Reject(
+                node,
+                f"This builds a value of about {weight:,} items (counting each repeat); "
+                f"diagram code may compare, sort or print at most {MAX_WEIGHT:,}. "
+                "Use smaller values.",
+            )
+        self.generic_visit(node)
+
     def visit_Delete(self, node: ast.Delete) -> None:
         if not all(isinstance(t, ast.Name) for t in node.targets):
             raise Reject(
@@ -184,11 +212,14 @@ class Checker(ast.NodeVisitor):
 
 
 class Policy(RestrictingNodeTransformer):  # type: ignore[misc, unused-ignore]
-    """RestrictedPython's guards, plus size guards on + * ** << % and f-strings."""
+    """RestrictedPython's guards, plus size guards on + - * // ** << % and f-strings, and a
+    weight guard on whatever is compared or hashed in C (see ``limits``)."""
 
     _GUARDED: ClassVar[dict[type[ast.operator], str]] = {
         ast.Add: "_add_",
+        ast.Sub: "_sub_",
         ast.Mult: "_mul_",
+        ast.FloorDiv: "_floordiv_",
         ast.Pow: "_pow_",
         ast.LShift: "_lshift_",
         ast.Mod: "_mod_",
@@ -199,10 +230,55 @@ class Policy(RestrictingNodeTransformer):  # type: ignore[misc, unused-ignore]
         copy_locations(call, node)
         return call
 
+    def _light(self, node: ast.expr) -> ast.expr:
+        """node, weighed before use unless it is a constant written in the code."""
+        if isinstance(node, ast.Constant):
+            return node
+        return self._call("_light_", [node], node)
+
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         node = self.node_contents_visit(node)
         guard = self._GUARDED.get(type(node.op))
         return node if guard is None else self._call(guard, [node.left, node.right], node)
+
+    # What C compares or hashes in one go is weighed first: comparison operands, set items,
+    # dict keys, and the key of an item assignment.
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        node = self.node_contents_visit(node)
+        if all(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
+            return node
+        node.left = self._light(node.left)
+        node.comparators = [self._light(c) for c in node.comparators]
+        return node
+
+    def visit_Set(self, node: ast.Set) -> ast.AST:
+        node = self.node_contents_visit(node)
+        node.elts = [self._light(e) for e in node.elts]
+        return node
+
+    def visit_Dict(self, node: ast.Dict) -> ast.AST:
+        node = self.node_contents_visit(node)
+        node.keys = [k if k is None else self._light(k) for k in node.keys]
+        return node
+
+    def visit_SetComp(self, node: ast.SetComp) -> ast.AST:
+        new = super().visit_SetComp(node)
+        assert isinstance(new, ast.SetComp)
+        new.elt = self._light(new.elt)
+        return new
+
+    def visit_DictComp(self, node: ast.DictComp) -> ast.AST:
+        new = super().visit_DictComp(node)
+        assert isinstance(new, ast.DictComp)
+        new.key = self._light(new.key)
+        return new
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        new = super().visit_Subscript(node)
+        assert isinstance(new, ast.AST)
+        if isinstance(new, ast.Subscript) and not isinstance(new.slice, ast.Slice):
+            new.slice = self._light(new.slice)  # d[key] = value: the key is hashed
+        return new
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
         return self._call("_fstr_", [self.node_contents_visit(node)], node)
