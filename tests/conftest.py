@@ -64,37 +64,22 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception as exc:
-        _unavailable(f"{PG_ADMIN_URL}: {exc.__class__.__name__}")
-    name = f"pathway_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    db = engine.make_engine(url)
-    engine.upgrade(db)
-    db.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with own_postgres_database(prefix="pathway_test") as url:
+        yield url
 
 
 @contextmanager
-def own_postgres_database() -> Iterator[str]:
-    """A migrated PostgreSQL database of its own, dropped afterwards (for a server whose
-    definitions a test changes: the shared database keeps the bundled pathway as its only
-    version)."""
+def own_postgres_database(*, prefix: str = "pathway_own") -> Iterator[str]:
+    """A migrated PostgreSQL database of its own, dropped afterwards (the test run's shared
+    one, or one for a server whose definitions a test changes: the shared database keeps the
+    bundled pathway as its only version)."""
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(text("select 1"))
     except Exception as exc:
         _unavailable(f"{PG_ADMIN_URL}: {exc.__class__.__name__}")
-    name = f"pathway_own_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"

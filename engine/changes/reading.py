@@ -8,34 +8,12 @@ from lxml import etree
 
 from ..diagrams import BPMN_NS, parse_xml
 from ..steps import Step, read_steps
+from ..validation.problems import FLOW_NODES as VALIDATED_NODES
 from .decisions import Decision, read_decisions
 
 _B = f"{{{BPMN_NS}}}"
-FLOW_NODES = frozenset(
-    {
-        "process",
-        "subProcess",
-        "callActivity",
-        "task",
-        "userTask",
-        "manualTask",
-        "scriptTask",
-        "serviceTask",
-        "sendTask",
-        "receiveTask",
-        "businessRuleTask",
-        "startEvent",
-        "endEvent",
-        "intermediateCatchEvent",
-        "intermediateThrowEvent",
-        "boundaryEvent",
-        "exclusiveGateway",
-        "inclusiveGateway",
-        "parallelGateway",
-        "eventBasedGateway",
-        "complexGateway",
-    }
-)
+# The elements compared: the flow nodes validation knows, and the process itself.
+FLOW_NODES = VALIDATED_NODES | {"process"}
 """The elements a case passes through; event definitions, flows, lanes and annotations carry
 ids too, but nobody names them."""
 _TIMER_TYPES = ("timeDuration", "timeDate", "timeCycle")

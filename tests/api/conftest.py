@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy import text
 import engine
 from api.auth import issue_token
 from api.settings import ApiSettings
+from tests.conftest import own_postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-for-the-api-suite-only-0123456789"
@@ -145,6 +147,28 @@ def own_server(request: pytest.FixtureRequest, tmp_path: Path, *, env: dict[str,
     return start_server(
         kind=request.param, database=database, data_dir=tmp_path / "server", extra_env=env
     )
+
+
+@contextmanager
+def server_of_its_own(kind: str, data_dir: Path) -> Iterator[Server]:
+    """A server on a database of its own (SQLite or a new PostgreSQL database), for tests
+    that deploy versions: on the shared database they would become the version every other
+    API test starts its cases on."""
+    if kind == "sqlite":
+        server = start_server(
+            kind=kind, database=f"sqlite:///{data_dir / 'pathway.db'}", data_dir=data_dir
+        )
+        try:
+            yield server
+        finally:
+            stop_server(server)
+        return
+    with own_postgres_database() as url:
+        server = start_server(kind=kind, database=url, data_dir=data_dir)
+        try:
+            yield server
+        finally:
+            stop_server(server)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -10,9 +10,8 @@ import httpx
 import pytest
 
 from tests import hostile
-from tests.api.conftest import Server, start_server, stop_server
+from tests.api.conftest import Server, server_of_its_own
 from tests.api.test_definitions import deploy
-from tests.conftest import own_postgres_database
 from tests.engine.test_validation import CORPUS, _missing_corpus
 
 
@@ -20,18 +19,10 @@ from tests.engine.test_validation import CORPUS, _missing_corpus
 def uploads(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp(f"uploads-{request.param}")
-    if request.param == "sqlite":
-        server = start_server(
-            kind="sqlite", database=f"sqlite:///{data_dir / 'pathway.db'}", data_dir=data_dir
-        )
+    with server_of_its_own(
+        request.param, tmp_path_factory.mktemp(f"uploads-{request.param}")
+    ) as server:
         yield server
-        stop_server(server)
-        return
-    with own_postgres_database() as url:
-        server = start_server(kind="postgresql", database=url, data_dir=data_dir)
-        yield server
-        stop_server(server)
 
 
 def test_every_interchange_file_gets_a_report_and_deployable_ones_come_back_unchanged(

@@ -11,8 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.api.conftest import Server, intake, start_server, stop_server
-from tests.conftest import own_postgres_database
+from tests.api.conftest import Server, intake, server_of_its_own
 from tests.variants import (
     bundled_files,
     two_week_timer_days,
@@ -26,18 +25,10 @@ PATHWAY = "lumbar_radiculopathy"
 def modeling(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp(f"modeling-{request.param}")
-    if request.param == "sqlite":
-        server = start_server(
-            kind="sqlite", database=f"sqlite:///{data_dir / 'pathway.db'}", data_dir=data_dir
-        )
+    with server_of_its_own(
+        request.param, tmp_path_factory.mktemp(f"modeling-{request.param}")
+    ) as server:
         yield server
-        stop_server(server)
-        return
-    with own_postgres_database() as url:
-        server = start_server(kind="postgresql", database=url, data_dir=data_dir)
-        yield server
-        stop_server(server)
 
 
 def upload(files: list[tuple[str, bytes]]) -> list[tuple[str, tuple[str, bytes, str]]]:

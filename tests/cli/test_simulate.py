@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli.test_cli import ROOT, pathway
+
 CONSERVATIVE = "examples/improved_at_6_weeks.json"
 DISABLING = "examples/disabling_pain_procedure_candidate.json"
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
-
-
-def pathway(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        cwd=cwd,
-        text=True,
-        capture_output=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
 
 
 def ids(items: list[dict[str, Any]]) -> set[str]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import engine
 from engine.cases import migration
@@ -36,16 +37,26 @@ def _waiting_at_six_weeks(db: Database, ref: str = "P-001") -> CaseDriver:
     return case
 
 
+def _start(
+    session: Session,
+    *,
+    now: datetime,
+    actor: str = "modeler:mo",
+    versions: tuple[int, int] = (1, 2),
+) -> int:
+    return migration.start_migration(
+        session,
+        pathway="lumbar_radiculopathy",
+        from_version=versions[0],
+        to_version=versions[1],
+        actor=actor,
+        now=now,
+    )
+
+
 def _migrate(db: Database, case: CaseDriver, a: int, b: int) -> migration.MigrationView:
     with db.sessions.begin() as session:
-        migration_id = migration.start_migration(
-            session,
-            pathway="lumbar_radiculopathy",
-            from_version=a,
-            to_version=b,
-            actor="modeler:mo",
-            now=case.clock.now(),
-        )
+        migration_id = _start(session, now=case.clock.now(), versions=(a, b))
     return migration.run_migration(db.sessions, migration_id, clock=case.clock)
 
 
@@ -183,14 +194,7 @@ def test_a_migration_that_stops_half_way_does_not_stay_running(db: Database) -> 
     _waiting_at_six_weeks(db, "P-022")
     _deploy(db, with_extra_step_before_reassessment(), first)
     with db.sessions.begin() as session:
-        migration_id = migration.start_migration(
-            session,
-            pathway="lumbar_radiculopathy",
-            from_version=1,
-            to_version=2,
-            actor="modeler:mo",
-            now=first.clock.now(),
-        )
+        migration_id = _start(session, now=first.clock.now())
 
     def stop_after_one(done: int, total: int) -> None:
         raise KeyboardInterrupt  # the process is told to stop
@@ -211,34 +215,13 @@ def test_a_migration_whose_process_died_is_seen_as_stopped(db: Database) -> None
     case = _waiting_at_six_weeks(db)
     _deploy(db, with_extra_step_before_reassessment(), case)
     with db.sessions.begin() as session:
-        migration.start_migration(
-            session,
-            pathway="lumbar_radiculopathy",
-            from_version=1,
-            to_version=2,
-            actor="modeler:mo",
-            now=case.clock.now(),
-        )
+        _start(session, now=case.clock.now())
     with db.sessions.begin() as session, pytest.raises(engine.MigrationConflict):
-        migration.start_migration(
-            session,
-            pathway="lumbar_radiculopathy",
-            from_version=1,
-            to_version=2,
-            actor="modeler:mo",
-            now=case.clock.now() + timedelta(seconds=30),
-        )
+        _start(session, now=case.clock.now() + timedelta(seconds=30))
     # no sign of life for longer than STALE: it is marked interrupted, and a new one starts
     later = case.clock.now() + migration.STALE + timedelta(seconds=1)
     with db.sessions.begin() as session:
-        second = migration.start_migration(
-            session,
-            pathway="lumbar_radiculopathy",
-            from_version=1,
-            to_version=2,
-            actor="modeler:mo",
-            now=later,
-        )
+        second = _start(session, now=later)
     with db.sessions() as session:
         assert migration.migration_status(session, second - 1).status == "interrupted"
 
@@ -248,27 +231,13 @@ def test_two_migrations_started_at_once_one_is_refused(db: Database) -> None:
     _deploy(db, with_extra_step_before_reassessment(), case)
     first = db.sessions()
     first.begin()
-    migration.start_migration(
-        first,
-        pathway="lumbar_radiculopathy",
-        from_version=1,
-        to_version=2,
-        actor="modeler:a",
-        now=case.clock.now(),
-    )
+    _start(first, now=case.clock.now(), actor="modeler:a")
     outcome: dict[str, BaseException] = {}
 
     def second() -> None:
         try:
             with db.sessions.begin() as session:
-                migration.start_migration(
-                    session,
-                    pathway="lumbar_radiculopathy",
-                    from_version=1,
-                    to_version=2,
-                    actor="modeler:b",
-                    now=case.clock.now(),
-                )
+                _start(session, now=case.clock.now(), actor="modeler:b")
         except BaseException as exc:
             outcome["error"] = exc
 
