@@ -18,10 +18,13 @@ function filters() {
 }
 
 function flags(item) {
+  // The symbol is decoration (hidden from screen readers); the word carries the meaning.
+  const mark = (kind, symbol, word) =>
+    el('span', { class: `flag ${kind}` }, el('span', { 'aria-hidden': 'true' }, `${symbol} `), word);
   const marks = [];
-  if (item.urgent) marks.push(el('span', { class: 'flag red-flag' }, '⚑ Red flag'));
-  if (item.overdue) marks.push(el('span', { class: 'flag overdue' }, '⏰ Overdue'));
-  if (item.escalated) marks.push(el('span', { class: 'flag escalated' }, '▲ Escalated'));
+  if (item.urgent) marks.push(mark('red-flag', '⚑', 'Red flag'));
+  if (item.overdue) marks.push(mark('overdue', '⚠', 'Overdue'));
+  if (item.escalated) marks.push(mark('escalated', '▲', 'Escalated'));
   return marks.length ? marks : el('span', { class: 'muted' }, '—');
 }
 
