@@ -196,6 +196,11 @@ def test_serve_starts_a_case_on_the_bundled_pathway(
     )
     assert created.status_code == 201, created.text
     assert [t["id"] for t in created.json()["ready_tasks"]] == ["red_flag_screen"]
+    # The pages and their bundled assets are in the wheel: no Node.js, no checkout.
+    signin = httpx.get(f"{url}/signin", timeout=5)
+    assert signin.status_code == 200 and "<form" in signin.text, signin.text[:300]
+    sheet = signin.text.split('rel="stylesheet" href="', 1)[1].split('"', 1)[0]
+    assert httpx.get(f"{url}{sheet}", timeout=5).status_code == 200
 
 
 def test_the_image_installs_the_wheel_not_the_checkout() -> None:
