@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import engine
 
-from . import definitions, problems, routes, worklist
+from . import definitions, pages, problems, routes, worklist
 from .auth import TokenVerifier
 from .settings import ApiSettings, get_settings
 
@@ -217,10 +217,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.clock = engine.SystemClock(zone=settings.zone)
     app.state.verifier = TokenVerifier(settings)
     problems.install(app)
+    # The pages first: their routes step aside for any request not asking for HTML.
+    app.include_router(pages.browser)
+    app.include_router(pages.router)
+    app.mount("/static", pages.static_files(), name="static")
     app.include_router(routes.router)
     app.include_router(worklist.router)
     app.include_router(definitions.router)
 
+    app.add_middleware(pages.SecurityHeaders)
     app.add_middleware(
         AccessLog,
         max_body_bytes=settings.max_body_bytes,

@@ -23,6 +23,7 @@ from fastapi import Depends, Request
 
 from engine import CARE_ROLES, Role, identifier_problem
 
+from . import sessions
 from .settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -188,11 +189,22 @@ class TokenVerifier:
 
 
 def principal(request: Request) -> Principal:
-    """FastAPI dependency: the caller, from the Authorization header."""
+    """FastAPI dependency: the caller, from the Authorization header or, for the pages, from
+    the session cookie (whose state-changing requests must pass the CSRF checks)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
-        raise AuthError("no bearer token: send Authorization: Bearer <token>", error="")
+        cookie = sessions.session_token(request)
+        if cookie is None:
+            raise AuthError("no bearer token: send Authorization: Bearer <token>", error="")
+        caller = request.app.state.verifier.verify(cookie)
+        if request.method not in sessions.SAFE_METHODS:
+            try:
+                sessions.check_csrf(request)
+            except sessions.CrossSite as exc:
+                raise Forbidden(exc.detail) from None
+        assert isinstance(caller, Principal)
+        return caller
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("the Authorization header must be 'Bearer <token>'")
     verifier: TokenVerifier = request.app.state.verifier

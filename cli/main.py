@@ -176,14 +176,25 @@ def _up(_args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     from api.auth import issue_token
+    from api.sessions import CODE_SECONDS, create_code
     from api.settings import get_settings
 
+    settings = get_settings()
     try:
-        token = issue_token(get_settings(), sub=args.sub, roles=args.role, hours=args.hours)
+        token = issue_token(settings, sub=args.sub, roles=args.role, hours=args.hours)
     except ValueError as exc:
         print(f"pathway token: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(token)
+    if not args.link:
+        print(token)
+        return EXIT_OK
+    # A one-time code, not the token, goes into the address; the service (sharing this data
+    # folder) exchanges it for a session once.
+    code = create_code(settings, token)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    base = (os.environ.get("PATHWAY_PUBLIC_URL") or f"http://{host}:{settings.port}").rstrip("/")
+    print(f"{base}/signin/once/{code}")
+    print(f"(open it within {CODE_SECONDS // 60} minutes; it works once)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -247,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a role; repeat for several",
     )
     token.add_argument("--hours", type=float, default=8, help="validity in hours (default 8)")
+    token.add_argument(
+        "--link",
+        action="store_true",
+        help="print a one-time sign-in address for the web pages instead of the token",
+    )
     token.set_defaults(func=_token)
 
     modeling.register(commands)

@@ -28,18 +28,20 @@ from tests.api.conftest import free_port, intake
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "disabling_pain_procedure_candidate.json"
-# Not the project's: what a checkout has beside it that a build must not see.
-NOT_SOURCE = shutil.ignore_patterns(
-    ".git",
-    ".venv",
-    "node_modules",
-    "__pycache__",
-    "build",
-    "dist",
-    "*.egg-info",
-    ".pathway",
-    ".*_cache",
+# Not the project's: what a checkout has beside it that a build must not see. The build
+# output (build/, dist/) only at the top: web/static/dist holds the pages' bundled assets,
+# which the wheel ships.
+_BESIDE = shutil.ignore_patterns(
+    ".git", ".venv", "node_modules", "__pycache__", "*.egg-info", ".pathway", ".*_cache"
 )
+
+
+def NOT_SOURCE(folder: str, names: list[str]) -> set[str]:
+    ignored = set(_BESIDE(folder, names))
+    if Path(folder) == ROOT:
+        ignored |= {"build", "dist"} & set(names)
+    return ignored
+
 
 WHERE = """
 import json, sys
@@ -194,6 +196,11 @@ def test_serve_starts_a_case_on_the_bundled_pathway(
     )
     assert created.status_code == 201, created.text
     assert [t["id"] for t in created.json()["ready_tasks"]] == ["red_flag_screen"]
+    # The pages and their bundled assets are in the wheel: no Node.js, no checkout.
+    signin = httpx.get(f"{url}/signin", timeout=5)
+    assert signin.status_code == 200 and "<form" in signin.text, signin.text[:300]
+    sheet = signin.text.split('rel="stylesheet" href="', 1)[1].split('"', 1)[0]
+    assert httpx.get(f"{url}{sheet}", timeout=5).status_code == 200
 
 
 def test_the_image_installs_the_wheel_not_the_checkout() -> None:
@@ -206,8 +213,11 @@ def test_the_image_installs_the_wheel_not_the_checkout() -> None:
             stages.append([])
         elif stages and not line.startswith("#"):
             stages[-1].append(line)
-    assert len(stages) == 2, "a build stage and the image"
-    build, image = stages
+    assert len(stages) == 3, "the pages' assets, a build stage and the image"
+    web, build, image = stages
+    # Node.js builds the assets; the wheel carries them; the image has no Node.js.
+    assert any(line.startswith("RUN node web/build.mjs") for line in web), web
+    assert "COPY --from=web /src/web/static/dist ./web/static/dist" in build, build
     assert any(line.startswith("RUN pip wheel . --no-deps") for line in build), build
     assert any(line.startswith("COPY --from=build") for line in image), image
     installs = [line for line in image if "pip install" in line]

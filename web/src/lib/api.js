@@ -1,0 +1,74 @@
+// What every page shares: calls to the JSON API (with the session cookie and, for changes,
+// the CSRF header), times in the clinic's zone, and building elements from text only (no
+// innerHTML: whatever the API returns is shown as text, never read as markup).
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+  }
+}
+
+function cookie(name) {
+  const prefix = `${name}=`;
+  const found = document.cookie.split('; ').find((part) => part.startsWith(prefix));
+  return found ? decodeURIComponent(found.slice(prefix.length)) : '';
+}
+
+export function signInAgain() {
+  const next = window.location.pathname + window.location.search;
+  window.location.assign(`/signin?next=${encodeURIComponent(next)}`);
+}
+
+export async function api(path, { method = 'GET', body } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (method !== 'GET' && method !== 'HEAD') {
+    headers['X-CSRF-Token'] = cookie('pathway_csrf');
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+  }
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+  });
+  if (response.status === 401) {
+    signInAgain();
+    throw new ApiError(401, 'Your session has ended: sign in again.');
+  }
+  const type = response.headers.get('content-type') || '';
+  const data = type.includes('json') ? await response.json() : null;
+  if (!response.ok) throw new ApiError(response.status, (data && data.detail) || response.statusText);
+  return data;
+}
+
+export const zone =
+  document.querySelector('meta[name="pathway-timezone"]')?.getAttribute('content') || 'UTC';
+
+const timeFormat = new Intl.DateTimeFormat('en-GB', {
+  timeZone: zone,
+  dateStyle: 'medium',
+  timeStyle: 'short',
+});
+
+export function clinicTime(iso) {
+  return iso ? timeFormat.format(new Date(iso)) : '';
+}
+
+export function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value !== undefined && value !== null && value !== false) node.setAttribute(name, value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function showStatus(text, { error = false } = {}) {
+  const status = document.getElementById('status');
+  status.textContent = text;
+  status.classList.toggle('error', error);
+}
