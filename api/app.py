@@ -65,7 +65,7 @@ class AccessLog:
 
     def _limit(self, scope: Scope) -> tuple[int, str]:
         """A diagram upload may be larger than any other request body."""
-        if scope["method"] == "POST" and scope["path"] == "/definitions":
+        if scope["method"] == "POST" and definitions.is_upload_path(scope["path"]):
             return self.max_upload_bytes, "PATHWAY_MAX_DEFINITION_BYTES"
         return self.max_body_bytes, "PATHWAY_MAX_BODY_BYTES"
 

@@ -44,6 +44,17 @@ def upload_limit(settings: ApiSettings) -> int:
     return 4 * settings.max_definition_bytes + 65_536
 
 
+_UPLOAD_PATH = re.compile(
+    r"^/definitions(/validate|/[A-Za-z_][\w.-]{0,199}/versions/\d{1,7}/diff)?$"
+)
+
+
+def is_upload_path(path: str) -> bool:
+    """Whether a POST to this path carries diagram files (deploy, validate, diff edited
+    files): such a body may be as large as ``upload_limit``."""
+    return bool(_UPLOAD_PATH.match(path))
+
+
 async def modeler(caller: Annotated[Principal, Depends(principal)]) -> Principal:
     """FastAPI dependency: the caller, who must be a modeler or an admin (403 otherwise)."""
     if not caller.has_any(frozenset({engine.Role.MODELER})):
@@ -66,6 +77,24 @@ class DeployProblem(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
+
+
+_MULTIPART: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def _problem_dicts(problems: list[engine.Problem]) -> list[dict[str, Any]]:
@@ -168,25 +197,7 @@ def _deploy(
         **error_responses(400, 413, 415),
         200: {"description": "the same files are already deployed as this version"},
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["files"],
-                        "properties": {
-                            "files": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                            }
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=_MULTIPART,
 )
 async def deploy(request: Request, caller: Modeler, clock: Clock) -> JSONResponse:
     """Validate and deploy a pathway (one BPMN file and the DMN files it calls).
@@ -236,6 +247,111 @@ async def deploy(request: Request, caller: Modeler, clock: Clock) -> JSONRespons
     )
     headers = {"Location": f"/definitions/{body['pathway']}/versions/{body['version']}"}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _refused_upload(request: Request, exc: DeployProblem) -> JSONResponse:
+    from .problems import problem
+
+    return problem(
+        request,
+        status=exc.status,
+        slug="upload-refused",
+        title="The upload was refused",
+        detail=exc.detail,
+    )
+
+
+def _validate(files: list[tuple[str, bytes]], limit: int) -> list[engine.Problem]:
+    return [
+        p for report in engine.validate_documents(files, max_bytes=limit) for p in report.problems
+    ]
+
+
+@router.post(
+    "/definitions/validate",
+    responses=error_responses(400, 413, 415),
+    openapi_extra=_MULTIPART,
+)
+async def validate(request: Request, caller: Modeler) -> JSONResponse:
+    """Validate a pathway's files as a deployment would, without deploying anything.
+
+    Always 200 for files that could be read: ``deployable`` says whether they would deploy,
+    ``problems`` lists every problem (file, element, line, what to change).
+    """
+    import anyio.to_thread
+
+    settings: ApiSettings = request.app.state.settings
+    try:
+        files = await _read_upload(request, settings)
+    except DeployProblem as exc:
+        return _refused_upload(request, exc)
+    problems = await anyio.to_thread.run_sync(_validate, files, settings.max_definition_bytes)
+    return JSONResponse(
+        {
+            "deployable": not problems,
+            "problems": _problem_dicts(problems),
+            "files": [{"name": n, "size": len(d)} for n, d in files],
+        }
+    )
+
+
+def _diff_edited(
+    sessions: sessionmaker[Session],
+    pathway: str,
+    version: int,
+    files: list[tuple[str, bytes]],
+    limit: int,
+) -> tuple[int, dict[str, Any]]:
+    problems = _validate(files, limit)
+    if problems:
+        return 422, {"deployable": False, "problems": _problem_dicts(problems)}
+    with sessions.begin() as session:
+        stored = engine.definition_version(session, pathway, version)
+        old = engine.original_files(session, stored.id)
+    result = engine.diff_definitions(old, files)
+    return 200, {"pathway": pathway, "from": version, "to": None, **result.as_dict()}
+
+
+@router.post(
+    "/definitions/{pathway}/versions/{version}/diff",
+    responses=error_responses(400, 404, 413, 415),
+    openapi_extra=_MULTIPART,
+)
+async def diff_edited(
+    request: Request, caller: Modeler, pathway: PathwayId, version: VersionNumber
+) -> JSONResponse:
+    """What the uploaded (edited, not deployed) files change from a deployed version, in the
+    words a clinician reads. 422 with the problems when the files would not deploy."""
+    import anyio.to_thread
+
+    settings: ApiSettings = request.app.state.settings
+    try:
+        files = await _read_upload(request, settings)
+    except DeployProblem as exc:
+        return _refused_upload(request, exc)
+    status, body = await anyio.to_thread.run_sync(
+        _diff_edited,
+        request.app.state.sessions,
+        pathway,
+        version,
+        files,
+        settings.max_definition_bytes,
+    )
+    if status == 422:
+        from .problems import PROBLEM
+
+        body.update(
+            {
+                "type": "/problems/definition-invalid",
+                "title": "The definition has problems",
+                "status": 422,
+                "detail": f"{len(body['problems'])} problem(s): nothing to compare",
+                "instance": request.url.path,
+                "request_id": getattr(request.state, "request_id", None),
+            }
+        )
+        return JSONResponse(body, status_code=422, media_type=PROBLEM)
+    return JSONResponse(body)
 
 
 def _version_dict(v: engine.VersionSummary) -> dict[str, Any]:
