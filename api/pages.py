@@ -26,6 +26,8 @@ from starlette.routing import Match
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engine import Role
+
 from . import sessions
 from .auth import AuthError, Principal, TokenVerifier
 from .settings import ApiSettings
@@ -137,10 +139,19 @@ def _shell(name: str) -> str:
     return re.sub(r"\{\{asset:([\w.-]+)\}\}", asset, text)
 
 
-def render(name: str, *, status: int = 200, error: str = "", **values: str) -> HTMLResponse:
-    """A page, its ``{{name}}`` placeholders filled with escaped text."""
+_CHANGE_BLOCK = re.compile(r"<!--change-->.*?<!--/change-->", re.S)
+
+
+def render(
+    name: str, *, status: int = 200, error: str = "", can_change: bool = True, **values: str
+) -> HTMLResponse:
+    """A page, its ``{{name}}`` placeholders filled with escaped text. Without
+    ``can_change`` the page's ``<!--change-->`` blocks (actions that change definitions)
+    are left out."""
     try:
         text = _shell(name)
+        if not can_change:
+            text = _CHANGE_BLOCK.sub("", text)
     except NotBuilt:
         return HTMLResponse(
             "<!doctype html><title>Pathway</title><p>The pages' assets are not built: run "
@@ -214,13 +225,16 @@ def _to_signin(request: Request) -> RedirectResponse:
     return response
 
 
-def _page(request: Request, name: str) -> Response:
+def _page(request: Request, name: str, *, changed_by: frozenset[Role] | None = None) -> Response:
+    """A page for the signed-in caller; with ``changed_by``, its change blocks only for
+    those roles (and admins)."""
     caller = _signed_in(request)
     if caller is None:
         return _to_signin(request)
     settings: ApiSettings = request.app.state.settings
     return render(
         name,
+        can_change=changed_by is None or caller.has_any(changed_by),
         sub=caller.sub,
         csrf=request.cookies.get(sessions.CSRF_COOKIE, ""),
         timezone=settings.timezone,
@@ -237,6 +251,13 @@ def worklist_page(request: Request) -> Response:
 def case_page(request: Request) -> Response:
     """A case: its status, ready steps and timeline."""
     return _page(request, "case")
+
+
+@router.get("/modeler")
+def modeler_page(request: Request) -> Response:
+    """The modeler: pathways and their versions, the diagram editor and, for modelers and
+    admins, validation, the diff, deployment and migrations (others only read)."""
+    return _page(request, "modeler", changed_by=frozenset({Role.MODELER}))
 
 
 @router.get("/signin")

@@ -2,7 +2,8 @@
 // file names carry a content hash (served with a long cache) and static/dist/manifest.json
 // maps each entry's name to its file, for the API to put into the pages. bpmnlint's rules
 // are compiled from the project's .bpmnlintrc into a module first, so the modeler lints in
-// the browser exactly as `make test` lints the bundled diagrams. Run by `make install`.
+// the browser exactly as `make test` lints the bundled diagrams; the element templates in
+// bpmn/templates become a module too. Run by `make install`.
 import { readdir, readFile, rm, mkdir, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -22,8 +23,23 @@ async function compileLintConfig() {
   await writeFile(path.join(generated, 'bpmnlint-config.js'), code);
 }
 
+// The pathway's element templates (bpmn/templates/*.json), offered in the modeler's
+// properties panel: built into the modeler's bundle, so no route serves them.
+async function collectElementTemplates() {
+  const folder = path.join(here, '..', 'bpmn', 'templates');
+  const names = (await readdir(folder)).filter((name) => name.endsWith('.json')).sort();
+  const templates = [];
+  for (const name of names) templates.push(JSON.parse(await readFile(path.join(folder, name), 'utf8')));
+  await mkdir(generated, { recursive: true });
+  await writeFile(
+    path.join(generated, 'element-templates.js'),
+    `export default ${JSON.stringify(templates)};\n`,
+  );
+}
+
 async function main() {
   await compileLintConfig();
+  await collectElementTemplates();
   const entries = (await readdir(path.join(here, 'src')))
     .filter((name) => /\.(js|css)$/.test(name))
     .map((name) => path.join(here, 'src', name));
@@ -38,7 +54,10 @@ async function main() {
     chunkNames: 'chunk-[hash]',
     assetNames: 'asset-[name]-[hash]',
     loader: { '.woff': 'file', '.woff2': 'file', '.ttf': 'file', '.eot': 'file', '.svg': 'file' },
-    alias: { 'pathway-bpmnlint-config': path.join(generated, 'bpmnlint-config.js') },
+    alias: {
+      'pathway-bpmnlint-config': path.join(generated, 'bpmnlint-config.js'),
+      'pathway-element-templates': path.join(generated, 'element-templates.js'),
+    },
     jsx: 'automatic',
     jsxImportSource: '@bpmn-io/properties-panel/preact',
     minify: true,

@@ -1,0 +1,120 @@
+"""The modeler page (/modeler) in a real browser: edit a version in the properties panel, see
+the server's diff in clinical words, deploy; the server's problems on their elements; what a
+coordinator sees; accessibility. Deploying tests use a server of their own."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.api.conftest import Server, server_of_its_own
+
+from .conftest import axe_violations, sign_in
+
+PATHWAY = "lumbar_radiculopathy"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def modeling(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    with server_of_its_own(
+        request.param, tmp_path_factory.mktemp(f"modeler-{request.param}")
+    ) as server:
+        yield server
+
+
+def open_version(page: Page, server: Server, version: int = 1, *, role: str = "modeler") -> None:
+    sign_in(page, server, server.token("mo", role), next_page="/modeler")
+    page.get_by_role("button", name=f"Open {PATHWAY} version {version}").click()
+    expect(page.get_by_role("status").first).to_contain_text(f"Editing {PATHWAY} version {version}")
+
+
+def drill_down(page: Page, sub_process: str) -> None:
+    """Open a collapsed sub-process's own diagram, as its drill-down button does."""
+    page.locator(f'.djs-overlays[data-container-id="{sub_process}"] .bjs-drilldown').click()
+
+
+def select_element(page: Page, element_id: str) -> None:
+    page.locator(f'.djs-element[data-element-id="{element_id}"]').first.click(force=True)
+    expect(page.locator("#bio-properties-panel-id")).to_have_value(element_id)
+
+
+def test_a_timer_changed_in_the_properties_panel_is_named_in_the_diff_and_deploys(
+    modeling: Server, page: Page
+) -> None:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    open_version(page, modeling)
+    drill_down(page, "conservative_care")
+    select_element(page, "referral_two_week_timer")
+    page.locator(".bio-properties-panel-group-header", has_text="Timer").first.click()
+    value = page.locator("#bio-properties-panel-timerEventDefinitionValue")
+    expect(value).to_have_value('"P14D" if disabling_pain else null')
+    value.fill('"P10D" if disabling_pain else null')
+    value.press("Tab")
+    page.get_by_role("button", name="Compare with version 1").click()
+    changes = page.locator("#changes")
+    expect(changes).to_contain_text("14 days → 10 days")
+    expect(page.locator("#changes-summary")).to_contain_text("1 change(s) from version 1")
+    page.get_by_role("button", name="Deploy as a new version").click()
+    expect(page.get_by_role("status").first).to_contain_text(f"Deployed {PATHWAY} as version 2")
+    expect(page.get_by_role("button", name=f"Open {PATHWAY} version 2")).to_be_visible()
+    expect(page.locator("#versions")).to_contain_text("Version 2 (newest)")
+    # the migration section offers version 1 → 2; the dry run answers (no running cases)
+    expect(page.get_by_label("To version")).to_have_value("2")
+    page.get_by_role("button", name="Dry run").click()
+    expect(page.locator("#migration-status")).to_contain_text("no running cases on version 1")
+    # The policy holds: the only refusals are bpmn-js's align/distribute menu icons, SVG
+    # markup with style attributes (style-src-attr), which then draw without those styles.
+    refused = [e for e in errors if "Content Security Policy" in e]
+    assert all("inline style" in e for e in refused), refused
+    assert len(refused) <= 2, refused
+
+
+def test_a_broken_condition_is_shown_on_its_element_after_validation(
+    modeling: Server, page: Page
+) -> None:
+    open_version(page, modeling)
+    select_element(page, "flow_red_flag")
+    page.locator(".bio-properties-panel-group-header", has_text="Condition").first.click()
+    condition = page.locator("#bio-properties-panel-conditionExpression")
+    expect(condition).to_have_value('red_flag != "none"')
+    condition.fill("red_flag ==")
+    condition.press("Tab")
+    page.get_by_role("button", name="Validate on the server").click()
+    expect(page.locator("#problems-summary")).to_contain_text("1 problem(s)")
+    overlay = page.locator('.djs-overlays[data-container-id="flow_red_flag"] .server-problem')
+    expect(overlay).to_contain_text("is not valid Python")
+    marked = page.locator('.djs-element.has-server-problem[data-element-id="flow_red_flag"]')
+    expect(marked).to_have_count(1)
+    expect(page.locator("#problems")).to_contain_text("flow_red_flag")
+    page.get_by_role("button", name="Show on the diagram").click()
+    expect(page.locator("#bio-properties-panel-id")).to_have_value("flow_red_flag")
+
+
+def test_a_coordinator_sees_the_pathways_but_no_deploy_action(site: Server, page: Page) -> None:
+    open_version(page, site, role="coordinator")
+    expect(page.locator(".djs-element").first).to_be_attached()
+    for name in ("Deploy as a new version", "Validate on the server", "Dry run"):
+        expect(page.get_by_role("button", name=name)).to_have_count(0)
+    html = page.content()
+    assert "Deploy as a new version" not in html and "migrate-from" not in html
+    with site.client("coordinator:co", "coordinator") as coordinator:
+        refused = coordinator.post(
+            "/definitions", files=[("files", ("x.bpmn", b"<x/>", "application/xml"))]
+        )
+    assert refused.status_code == 403
+
+
+def test_the_modeler_page_has_no_serious_accessibility_violations(site: Server, page: Page) -> None:
+    open_version(page, site)
+    drill_down(page, "conservative_care")
+    select_element(page, "referral_two_week_timer")
+    violations = axe_violations(page)
+    assert violations == [], [(v["id"], [n["target"] for n in v["nodes"]][:5]) for v in violations]
+    expect(page.get_by_label("Import a BPMN file into the editor")).to_be_attached()
+    assert re.search(r"Modeler", page.title())
