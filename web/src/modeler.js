@@ -197,7 +197,8 @@ function showProblems(problems) {
     const where = [problem.file, problem.line && `line ${problem.line}`, problem.element_id]
       .filter(Boolean)
       .join(', ');
-    const item = el('li', {}, `${where}: ${problem.message}. To fix: ${problem.fix}.`);
+    const sentence = (text) => String(text).replace(/\.*$/, '.');
+    const item = el('li', {}, `${where}: ${sentence(problem.message)} To fix: ${sentence(problem.fix)}`);
     if (element) {
       canvas.addMarker(element, 'has-server-problem');
       overlays.add(element, 'server-problem', {
