@@ -224,6 +224,7 @@ def _page(request: Request, name: str) -> Response:
         sub=caller.sub,
         csrf=request.cookies.get(sessions.CSRF_COOKIE, ""),
         timezone=settings.timezone,
+        roles=" ".join(sorted(str(role) for role in caller.roles)),
     )
 
 
@@ -235,7 +236,7 @@ def worklist_page(request: Request) -> Response:
 
 @browser.get("/cases/{case_id}")
 def case_page(request: Request) -> Response:
-    """A case: its status, ready steps and timeline."""
+    """A case: its diagram with the case's position, the step forms, timeline and record."""
     return _page(request, "case")
 
 
