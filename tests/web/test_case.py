@@ -84,9 +84,13 @@ def test_ready_steps_are_highlighted_and_a_step_tells_why_it_is_there(
     case_id = new_case(site)
     open_case(page, site, case_id, "clinician")
     diagram = page.locator("#diagram")
-    expect(diagram.locator('.djs-element.is-ready[data-element-id="red_flag_screen"]')).to_have_count(1)
+    expect(
+        diagram.locator('.djs-element.is-ready[data-element-id="red_flag_screen"]')
+    ).to_have_count(1)
     expect(diagram.locator('.djs-element.is-completed[data-element-id="intake"]')).to_have_count(1)
-    expect(diagram.locator('.djs-connection.is-taken[data-element-id="flow_intake_screen"]')).to_have_count(1)
+    expect(
+        diagram.locator('.djs-connection.is-taken[data-element-id="flow_intake_screen"]')
+    ).to_have_count(1)
     expect(page.get_by_role("heading", name="Red-flag screen", level=3)).to_be_visible()
     # Choosing the step in the diagram shows its rationale and evidence.
     diagram.locator('[data-element-id="red_flag_screen"]').first.click()

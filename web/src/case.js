@@ -395,7 +395,7 @@ function readyStep(task) {
     'article',
     { class: `ready-step${task.urgent ? ' is-red-flag' : ''}`, id: `ready-${task.id}` },
     el('h3', { id: `${prefix}-heading`, tabindex: '-1' }, task.name || task.id),
-    el('p', { class: 'muted' }, `For the ${task.role || 'any'} role`, task.urgent ? ' — red flag' : ''),
+    el('p', { class: 'muted' }, `Step ${task.id}, for the ${task.role || 'any'} role`, task.urgent ? ' — red flag' : ''),
     due,
     el(
       'details',
