@@ -241,3 +241,25 @@ def test_the_step_form_is_filled_and_sent_with_the_keyboard(site: Server, page: 
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_have_text("Red-flag screen completed.")
     expect(page.get_by_role("heading", name="Conservative plan", level=3)).to_be_visible()
+
+
+def test_a_red_flag_and_a_note_are_sent_from_the_case_page(site: Server, page: Page) -> None:
+    case_id = in_conservative_care(site)
+    open_case(page, site, case_id, "clinician")
+    page.get_by_text("Add a note").click()
+    page.get_by_role("button", name="Add the note").click()
+    expect(page.locator("#note-text-error")).to_contain_text("Error:")
+    page.get_by_label("Note").fill("Phoned the patient: walking more.")
+    page.get_by_role("button", name="Add the note").click()
+    expect(page.locator("#timeline")).to_contain_text("Phoned the patient: walking more.")
+    page.get_by_text("Report a red flag").click()
+    form = page.locator("#red-flag-form")
+    form.get_by_role("button", name="Report the red flag").click()
+    expect(form.locator("#red-flag-data-error")).to_contain_text("report at least one finding")
+    form.get_by_label("Fever (infection)").check()
+    form.get_by_role("button", name="Report the red flag").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Red flag reported: the case moves to urgent care."
+    )
+    expect(page.locator("#timeline")).to_contain_text("message — red_flag_reported")
+    expect(page.get_by_text("Report a red flag")).to_have_count(0)

@@ -122,6 +122,7 @@ function mark(data, timeline) {
       canvas.addMarker(element, 'is-completed');
     }
   }
+  const readyOnHost = new Map(); // "Ready inside" badges stacked over a collapsed subprocess
   for (const task of data.ready_tasks) {
     if (!registry.get(task.id)) continue;
     canvas.addMarker(task.id, 'is-ready');
@@ -132,8 +133,10 @@ function mark(data, timeline) {
     });
     for (const host of hosts(registry, registry.get(task.id))) {
       canvas.addMarker(host, 'is-current');
+      const stacked = (readyOnHost.get(host.id) || 0) + 1;
+      readyOnHost.set(host.id, stacked);
       overlays.add(host, 'ready', {
-        position: { top: -14, left: 0 },
+        position: { top: -14 - 18 * (stacked - 1), left: 0 },
         html: el('span', { class: 'badge ready-badge' }, `Ready inside: ${task.name || task.id}`),
       });
     }
