@@ -238,6 +238,7 @@ def _page(request: Request, name: str, *, changed_by: frozenset[Role] | None = N
         sub=caller.sub,
         csrf=request.cookies.get(sessions.CSRF_COOKIE, ""),
         timezone=settings.timezone,
+        roles=" ".join(sorted(str(role) for role in caller.roles)),
     )
 
 
@@ -249,7 +250,7 @@ def worklist_page(request: Request) -> Response:
 
 @browser.get("/cases/{case_id}")
 def case_page(request: Request) -> Response:
-    """A case: its status, ready steps and timeline."""
+    """A case: its diagram with the case's position, the step forms, timeline and record."""
     return _page(request, "case")
 
 

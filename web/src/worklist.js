@@ -34,7 +34,7 @@ function row(item) {
     'tr',
     { class: classes.join(' ') || undefined },
     el('td', {}, flags(item)),
-    el('th', { scope: 'row' }, el('a', { href: `/cases/${encodeURIComponent(item.case_id)}` }, item.name || item.task)),
+    el('th', { scope: 'row' }, el('a', { href: `/cases/${encodeURIComponent(item.case_id)}?step=${encodeURIComponent(item.task)}` }, item.name || item.task)),
     el('td', {}, item.patient_ref || '—'),
     el('td', {}, item.role || '—'),
     el('td', {}, item.due_at ? el('time', { datetime: item.due_at }, clinicTime(item.due_at)) : '—'),

@@ -3,9 +3,10 @@
 // innerHTML: whatever the API returns is shown as text, never read as markup).
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, errors = []) {
     super(detail);
     this.status = status;
+    this.errors = errors; // a 422's [{field, message}]
   }
 }
 
@@ -20,8 +21,8 @@ export function signInAgain() {
   window.location.assign(`/signin?next=${encodeURIComponent(next)}`);
 }
 
-export async function api(path, { method = 'GET', body } = {}) {
-  const headers = { Accept: 'application/json' };
+export async function api(path, { method = 'GET', body, headers: extra = {} } = {}) {
+  const headers = { Accept: 'application/json', ...extra };
   if (method !== 'GET' && method !== 'HEAD') {
     headers['X-CSRF-Token'] = cookie('pathway_csrf');
     if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -38,7 +39,9 @@ export async function api(path, { method = 'GET', body } = {}) {
   }
   const type = response.headers.get('content-type') || '';
   const data = type.includes('json') ? await response.json() : null;
-  if (!response.ok) throw new ApiError(response.status, (data && data.detail) || response.statusText);
+  if (!response.ok) {
+    throw new ApiError(response.status, (data && data.detail) || response.statusText, (data && data.errors) || []);
+  }
   return data;
 }
 
