@@ -1,18 +1,20 @@
 """The case page: the diagram with the case's position, why a step is there, the step forms
-(generated from the form in the diagram) with errors beside their fields, and the worklist
-opening a step's form."""
+(generated from the form in the diagram) with errors beside their fields, the worklist
+opening a step's form, and the actions: moving a deadline and cancelling the case."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from playwright.sync_api import Page, expect
 
 from tests.api.conftest import Server
 
-from .conftest import axe_violations, sign_in
+from .conftest import ZONE, axe_violations, sign_in
 from .test_pages import new_case
 
 NO_RED_FLAGS = dict.fromkeys(
@@ -66,11 +68,17 @@ def in_conservative_care(server: Server) -> str:
 
 def open_case(page: Page, server: Server, case_id: str, *roles: str) -> list[str]:
     """Sign in to the case page; the console's complaints (a CSP refusal, say) are returned,
-    growing as the page goes on."""
+    growing as the page goes on. The browser's own request for /favicon.ico (the service has
+    none) is not the page's complaint."""
     complaints: list[str] = []
     page.on(
         "console",
-        lambda message: complaints.append(message.text) if message.type == "error" else None,
+        lambda message: (
+            complaints.append(message.text)
+            if message.type == "error"
+            and not message.location.get("url", "").endswith("/favicon.ico")
+            else None
+        ),
     )
     sign_in(page, server, server.token("bo", *roles), next_page=f"/cases/{case_id}")
     expect(page.get_by_role("heading", name=f"Case {case_id}")).to_be_visible()
@@ -137,6 +145,12 @@ def test_the_case_page_has_no_serious_accessibility_violations(site: Server, pag
     complaints = open_case(page, site, case_id, "clinician")
     page.get_by_text("Report a red flag").click()
     page.get_by_text("Add a note").click()
+    for summary in page.get_by_text("Move this deadline").all():
+        summary.click()
+    page.get_by_text("Cancel the case", exact=True).click()
+    page.get_by_label("Reason for cancelling").fill("Moved to another clinic.")
+    page.get_by_role("button", name="Cancel the case…").click()
+    expect(page.get_by_role("button", name="Yes, cancel the case")).to_be_visible()
     assert axe_violations(page) == []
     assert complaints == [], "the strict policy refused nothing the page needs"
 
@@ -263,3 +277,74 @@ def test_a_red_flag_and_a_note_are_sent_from_the_case_page(site: Server, page: P
     )
     expect(page.locator("#timeline")).to_contain_text("message — red_flag_reported")
     expect(page.get_by_text("Report a red flag")).to_have_count(0)
+
+
+def test_the_six_week_reassessment_is_moved_earlier_with_a_reason(site: Server, page: Page) -> None:
+    case_id = in_conservative_care(site)
+    open_case(page, site, case_id, "clinician")
+    deadline = page.locator("#deadline-reassessment_due_6_weeks")
+    deadline.get_by_text("Move this deadline").click()
+    form = page.locator("#deadline-reassessment_due_6_weeks-form")
+    # The limits the diagram gives, beside the field, in the clinic's time zone.
+    expect(form).to_contain_text(f"New due date and time ({ZONE})")
+    expect(form).to_contain_text("6 weeks after conservative care started")
+    expect(form).to_contain_text("needs the clinician role")
+    when = (datetime.now(UTC) + timedelta(days=14)).astimezone(ZoneInfo(ZONE))
+    when = when.replace(hour=9, minute=30, second=0, microsecond=0)
+    field = form.get_by_label(re.compile(r"^New due date and time"))
+    field.fill(when.strftime("%Y-%m-%dT%H:%M"))
+    # Without a reason: refused, the error beside the reason, nothing moved.
+    form.get_by_role("button", name="Move reassessment due 6 weeks").click()
+    error = form.locator("#deadline-reassessment_due_6_weeks-reason-error")
+    expect(error).to_contain_text("Error:")
+    expect(form.get_by_label(re.compile(r"^Reason for the move"))).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    form.get_by_label(re.compile(r"^Reason for the move")).fill("Pain worse: see sooner.")
+    form.get_by_role("button", name="Move reassessment due 6 weeks").click()
+    shown = rf"{when.day} {when.strftime('%b')}t? {when.year}, 09:30"
+    expect(page.get_by_role("status")).to_have_text(
+        re.compile(rf"^reassessment due 6 weeks moved to {shown}\.$")
+    )
+    outside = page.locator('#diagram [data-host-deadline="reassessment_due_6_weeks"]')
+    expect(outside).to_have_text(re.compile(rf"^6 weeks of conservative care: Due {shown}$"))
+    page.get_by_role("button", name=re.compile(r"^Open Conservative care")).click()
+    badge = page.locator('#diagram .deadline-badge[data-deadline="reassessment_due_6_weeks"]')
+    expect(badge).to_have_text(re.compile(rf"^Due {shown}$"))
+    timeline = page.locator("#timeline")
+    expect(timeline).to_contain_text("deadline rescheduled")
+    expect(timeline).to_contain_text("reason: Pain worse: see sooner.")
+    expect(page.locator("#variances")).to_contain_text("conservative care shortened")
+    with site.client("cy", "clinician") as client:
+        due = next(
+            d["due_at"]
+            for d in client.get(f"/cases/{case_id}").json()["deadlines"]
+            if d["kind"] == "reassessment_due_6_weeks"
+        )
+    assert datetime.fromisoformat(due) == when
+
+
+def test_a_case_is_cancelled_with_a_reason_after_a_confirmation(site: Server, page: Page) -> None:
+    case_id = in_conservative_care(site)
+    open_case(page, site, case_id, "coordinator")
+    page.get_by_text("Cancel the case", exact=True).click()
+    form = page.locator("#cancel-form")
+    form.get_by_role("button", name="Cancel the case…").click()
+    expect(form.locator("#cancel-reason-error")).to_contain_text("Error:")
+    expect(form.get_by_role("button", name="Yes, cancel the case")).to_be_hidden()
+    form.get_by_label(re.compile(r"^Reason for cancelling")).fill("Patient moved away.")
+    form.get_by_role("button", name="Cancel the case…").click()
+    # The confirmation can be declined, then given.
+    form.get_by_role("button", name="No, keep the case").click()
+    expect(form.get_by_role("button", name="Yes, cancel the case")).to_be_hidden()
+    form.get_by_role("button", name="Cancel the case…").click()
+    form.get_by_role("button", name="Yes, cancel the case").click()
+    expect(page.get_by_role("status")).to_have_text("The case is cancelled.")
+    expect(page.locator("#facts")).to_contain_text("cancelled")
+    expect(page.locator("#facts")).to_contain_text("Patient moved away.")
+    expect(page.locator("#no-actions")).to_have_text("This case is cancelled: no action remains.")
+    expect(page.locator("#case form")).to_have_count(0)
+    expect(page.locator("#case details.action")).to_have_count(0)
+    expect(page.locator("#timeline")).to_contain_text("reason: Patient moved away.")
+    with site.client("cy", "clinician") as client:
+        assert client.get(f"/cases/{case_id}").json()["status"] == "cancelled"

@@ -2,10 +2,10 @@
 // with bpmn-js's NavigatedViewer, with the case's position on it (completed steps, ready
 // steps, the path taken, due dates on waiting timers); beside it the ready steps' forms
 // (generated from the form in the diagram, as GET /cases/{id} gives it), the deadlines and
-// the actions (report a red flag, add a note); below, the timeline, the clinical record,
+// the actions (move a deadline, report a red flag, add a note, cancel the case); below, the timeline, the clinical record,
 // variances and reminders. Choosing a step shows why it is there: its rationale and evidence.
 // Opened from the worklist (?step=…), the page goes straight to that step's form.
-import { ApiError, api, clinicTime, el, showStatus } from './lib/api.js';
+import { ApiError, api, clinicInput, clinicTime, el, fromClinicInput, showStatus, zone } from './lib/api.js';
 import { createViewer } from './viewer.js';
 
 const caseId = decodeURIComponent(window.location.pathname.split('/')[2] || '');
@@ -390,6 +390,37 @@ function stale(form, task, typed) {
   summary.focus();
 }
 
+// The same for an action's form: reloaded, the form is open again with what was typed.
+function staleAction(form, typed) {
+  const summary = form.querySelector('.form-message');
+  const again = el('button', { type: 'button', class: 'secondary' }, 'Reload the case, keeping what you typed');
+  again.addEventListener('click', async () => {
+    await load({ announce: 'The case was reloaded; what you typed is kept. Check it and send again.', keepAction: { [form.id]: typed } });
+  });
+  summary.replaceChildren(
+    el('p', {}, 'Not saved: the case has changed since you opened it (someone else acted on it).'),
+    again,
+  );
+  summary.hidden = false;
+  summary.focus();
+}
+
+function typedIn(form) {
+  const typed = {};
+  for (const control of form.querySelectorAll('input[name], textarea[name]')) typed[control.name] = control.value;
+  return typed;
+}
+
+function restoreAction(keep) {
+  for (const [id, typed] of Object.entries(keep)) {
+    const form = document.getElementById(id);
+    if (!form) continue;
+    for (const [name, value] of Object.entries(typed)) if (form.elements[name]) form.elements[name].value = value;
+    const details = form.closest('details');
+    if (details) details.open = true;
+  }
+}
+
 function readyStep(task) {
   const prefix = `step-${task.id}`;
   const due = task.due_at ? el('p', {}, 'Due ', el('time', { datetime: task.due_at }, clinicTime(task.due_at)), task.overdue ? ' — overdue' : '') : null;
@@ -506,6 +537,168 @@ function noteForm() {
   return el('details', { class: 'action' }, el('summary', {}, 'Add a note'), form);
 }
 
+// A limit's expression in words where it is the usual shape ("add_weeks(conservative_care_started,
+// 6)" is "6 weeks after conservative care started"); otherwise as the diagram writes it.
+function inWords(expression) {
+  const found = /^add_(days|weeks|months)\(\s*([a-z_][a-z0-9_]*)\s*,\s*(\d+)\s*\)$/i.exec(expression.trim());
+  if (!found) return expression;
+  const [, unit, name, count] = found;
+  return `${count} ${count === '1' ? unit.slice(0, -1) : unit} after ${name.replaceAll('_', ' ')}`;
+}
+
+// A deadline's limits as the diagram writes them on its timer (pathway.deadline.*).
+function limitsOf(deadline) {
+  const registry = viewer?.get('elementRegistry');
+  const timer = registry ? timersOf(registry, deadline)[0] : null;
+  const props = properties(timer?.businessObject);
+  const notes = ['Not in the past.'];
+  const attrs = { min: clinicInput(Date.now()) };
+  if (props['pathway.deadline.later'] === 'never') {
+    notes.push(`It may be brought forward, never later than it is: latest ${clinicTime(deadline.due_at)}.`);
+    attrs.max = clinicInput(deadline.due_at);
+  }
+  if (props['pathway.deadline.latest']) {
+    notes.push(`Latest: ${inWords(props['pathway.deadline.latest'])}. ${props['pathway.deadline.latest.rule'] || ''}`.trim());
+  }
+  if (props['pathway.deadline.earliest']) {
+    const needs = props['pathway.deadline.earlier.role'];
+    const records = props['pathway.deadline.earlier.variance'];
+    notes.push(
+      `Earliest without a variance: ${inWords(props['pathway.deadline.earliest'])}.` +
+        (needs ? ` Earlier needs the ${needs} role` : ' Earlier') +
+        (records ? ` and records the variance ${records.replaceAll('_', ' ')}.` : '.') +
+        (props['pathway.deadline.earlier.rule'] ? ` ${props['pathway.deadline.earlier.rule']}` : ''),
+    );
+  }
+  return { notes, attrs };
+}
+
+function reasonField(prefix, label) {
+  return el(
+    'div',
+    { class: 'field', 'data-field': 'reason' },
+    el('label', { for: fieldId(prefix, 'reason') }, label, el('span', { class: 'required' }, ' (required)')),
+    el('textarea', { id: fieldId(prefix, 'reason'), name: 'reason', maxlength: '2000', rows: '2', 'aria-describedby': fieldId(prefix, 'reason-error') }),
+    errorSlot(prefix, 'reason'),
+  );
+}
+
+// Moving a waiting deadline: a date and time in the clinic's zone, within the limits the
+// diagram gives, and a reason (which goes into the timeline).
+function rescheduleForm(deadline) {
+  const prefix = `deadline-${deadline.kind}`;
+  const name = deadline.kind.replaceAll('_', ' ');
+  const { notes, attrs } = limitsOf(deadline);
+  const hintId = fieldId(prefix, 'due_at-hint');
+  const form = el(
+    'form',
+    { class: 'step-form', id: `${prefix}-form`, novalidate: true, 'aria-label': `Move ${name}` },
+    el('div', { class: 'form-message error', role: 'alert', tabindex: '-1', hidden: true }),
+    el(
+      'div',
+      { class: 'field', 'data-field': 'due_at' },
+      el('label', { for: fieldId(prefix, 'due_at') }, `New due date and time (${zone})`, el('span', { class: 'required' }, ' (required)')),
+      el('span', { class: 'hint', id: hintId }, notes.join(' ')),
+      el('input', {
+        type: 'datetime-local',
+        id: fieldId(prefix, 'due_at'),
+        name: 'due_at',
+        value: clinicInput(deadline.due_at),
+        'aria-describedby': `${hintId} ${fieldId(prefix, 'due_at-error')}`,
+        ...attrs,
+      }),
+      errorSlot(prefix, 'due_at'),
+    ),
+    reasonField(prefix, 'Reason for the move'),
+    el('button', { type: 'submit' }, `Move ${name}`),
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const typed = typedIn(form);
+    const dueAt = fromClinicInput(typed.due_at);
+    if (!dueAt) {
+      showErrors(form, prefix, [{ field: 'due_at', message: 'give a date and a time' }], '');
+      return;
+    }
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    try {
+      await api(`${casePath}/deadlines/${encodeURIComponent(deadline.kind)}/reschedule`, {
+        method: 'POST',
+        body: { due_at: dueAt, reason: typed.reason },
+        headers: { 'If-Match': `"${current.data.version}"` },
+      });
+      await load({ announce: `${name} moved to ${clinicTime(dueAt)}.`, focusStatus: true });
+    } catch (error) {
+      button.disabled = false;
+      if (error.status === 409) return staleAction(form, typed);
+      // A move only another role may make (403) is about the time chosen: said beside it.
+      const errors = error.status === 403 ? [{ field: 'due_at', message: error.message }] : error.errors;
+      showErrors(form, prefix, errors, error.message);
+    }
+  });
+  return el('details', { class: 'action' }, el('summary', {}, `Move this deadline`), form);
+}
+
+// Cancelling the case: a reason, then a confirmation; afterwards nothing more is offered.
+function cancelForm() {
+  const prefix = 'cancel';
+  const confirm = el(
+    'div',
+    { class: 'confirm', id: 'cancel-confirm', role: 'group', 'aria-labelledby': 'cancel-confirm-text', hidden: true },
+    el('p', { id: 'cancel-confirm-text', tabindex: '-1' }, 'Cancel this case? Its deadlines stop, unsent reminders are dropped, and it cannot be undone.'),
+    el('button', { type: 'submit', class: 'danger' }, 'Yes, cancel the case'),
+    el('button', { type: 'button', class: 'secondary', id: 'cancel-keep' }, 'No, keep the case'),
+  );
+  const ask = el('button', { type: 'button', id: 'cancel-ask' }, 'Cancel the case…');
+  const form = el(
+    'form',
+    { class: 'step-form', id: 'cancel-form', novalidate: true, 'aria-label': 'Cancel the case' },
+    el('div', { class: 'form-message error', role: 'alert', tabindex: '-1', hidden: true }),
+    reasonField(prefix, 'Reason for cancelling'),
+    ask,
+    confirm,
+  );
+  const asking = (yes) => {
+    confirm.hidden = !yes;
+    ask.hidden = yes;
+    form.elements.reason.readOnly = yes;
+  };
+  ask.addEventListener('click', () => {
+    clearErrors(form);
+    if (!form.elements.reason.value.trim()) {
+      showErrors(form, prefix, [{ field: 'reason', message: 'give the reason for cancelling' }], '');
+      return;
+    }
+    asking(true);
+    document.getElementById('cancel-confirm-text').focus();
+  });
+  confirm.querySelector('#cancel-keep').addEventListener('click', () => {
+    asking(false);
+    ask.focus();
+  });
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (confirm.hidden) return ask.click(); // Enter in the reason asks first
+    clearErrors(form);
+    const typed = typedIn(form);
+    try {
+      await api(`${casePath}/cancel`, {
+        method: 'POST',
+        body: { reason: typed.reason },
+        headers: { 'If-Match': `"${current.data.version}"` },
+      });
+      await load({ announce: 'The case is cancelled.', focusStatus: true });
+    } catch (error) {
+      asking(false);
+      if (error.status === 409) return staleAction(form, typed);
+      showErrors(form, prefix, error.errors, error.message);
+    }
+  });
+  return el('details', { class: 'action' }, el('summary', {}, 'Cancel the case'), form);
+}
+
 // ---- the lists ---------------------------------------------------------------------------
 
 function facts(data) {
@@ -524,7 +717,10 @@ function facts(data) {
 function event(entry) {
   const who = entry.actor ? ` by ${entry.actor}` : '';
   const step = entry.step ? ` — ${entry.step}` : '';
-  const text = entry.type === 'note' && entry.detail?.text ? `: ${entry.detail.text}` : '';
+  const detail = entry.detail || {};
+  let text = entry.type === 'note' && detail.text ? `: ${detail.text}` : '';
+  if (entry.type === 'deadline_rescheduled' && detail.due_at) text += ` to ${clinicTime(detail.due_at)}`;
+  if (entry.type !== 'note' && detail.reason) text += ` — reason: ${detail.reason}`;
   return el('li', {}, el('time', { datetime: entry.at }, clinicTime(entry.at)), ` ${entry.type.replaceAll('_', ' ')}${step}${who}${text}`);
 }
 
@@ -562,11 +758,15 @@ function orNone(items, none) {
   return items.length ? items : [el('li', { class: 'muted' }, none)];
 }
 
-function render(data, timeline, keep = {}) {
+function render(data, timeline, keep = {}, keepAction = {}) {
+  const active = data.status === 'active';
+  // Moving deadlines and cancelling are the care team's (the API's rule), admins included.
+  const careTeam = mayAct('coordinator,clinician');
   document.getElementById('case-title').textContent = `Case ${data.id}`;
   document.getElementById('facts').replaceChildren(...facts(data));
   const ready = document.getElementById('ready');
-  ready.replaceChildren(...(data.ready_tasks.length ? data.ready_tasks.map(readyStep) : [el('p', {}, 'No step is waiting.')]));
+  const steps = active ? data.ready_tasks : [];
+  ready.replaceChildren(...(steps.length ? steps.map(readyStep) : [el('p', {}, 'No step is waiting.')]));
   for (const task of data.ready_tasks) {
     const form = document.getElementById(`step-${task.id}-form`);
     if (form && keep[task.id]) restore(form, task.form, keep[task.id]);
@@ -574,7 +774,14 @@ function render(data, timeline, keep = {}) {
   document.getElementById('deadlines').replaceChildren(
     ...orNone(
       data.deadlines.map((d) =>
-        el('li', {}, el('strong', {}, d.kind.replaceAll('_', ' ')), ` (${d.step}): ${d.status === 'waiting' ? 'due' : 'was due'} `, el('time', { datetime: d.due_at }, clinicTime(d.due_at))),
+        el(
+          'li',
+          { id: `deadline-${d.kind}` },
+          el('strong', {}, d.kind.replaceAll('_', ' ')),
+          ` (${d.step}): ${d.status === 'waiting' ? 'due' : 'was due'} `,
+          el('time', { datetime: d.due_at }, clinicTime(d.due_at)),
+          active && careTeam && d.status === 'waiting' ? rescheduleForm(d) : null,
+        ),
       ),
       'No deadline is waiting.',
     ),
@@ -593,12 +800,15 @@ function render(data, timeline, keep = {}) {
       'No reminder.',
     ),
   );
-  const actions = [...redFlagForm(), noteForm()];
-  document.getElementById('red-flag').replaceChildren(...actions.slice(0, -1));
-  document.getElementById('note').replaceChildren(actions[actions.length - 1]);
+  document.getElementById('red-flag').replaceChildren(...(active ? redFlagForm() : []));
+  document.getElementById('note').replaceChildren(...(active ? [noteForm()] : []));
+  document.getElementById('cancel').replaceChildren(...(active && careTeam ? [cancelForm()] : []));
+  document.getElementById('no-actions').hidden = active;
+  document.getElementById('no-actions').textContent = active ? '' : `This case is ${data.status}: no action remains.`;
+  restoreAction(keepAction);
 }
 
-async function load({ announce = '', keep = {}, focusStatus = false } = {}) {
+async function load({ announce = '', keep = {}, keepAction = {}, focusStatus = false } = {}) {
   try {
     const [data, timeline] = await Promise.all([api(casePath), api(`${casePath}/timeline`)]);
     current = { data, timeline };
@@ -611,7 +821,7 @@ async function load({ announce = '', keep = {}, focusStatus = false } = {}) {
       note.textContent = `The diagram could not be drawn: ${error.message}`;
       note.hidden = false;
     }
-    render(data, timeline, keep);
+    render(data, timeline, keep, keepAction);
     showStatus(announce);
     if (focusStatus) document.getElementById('status').focus();
     return data;

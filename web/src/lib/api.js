@@ -58,6 +58,40 @@ export function clinicTime(iso) {
   return iso ? timeFormat.format(new Date(iso)) : '';
 }
 
+const wallFormat = new Intl.DateTimeFormat('en-CA', {
+  timeZone: zone,
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  hourCycle: 'h23',
+});
+
+// The clinic's wall-clock time of an instant, as a datetime-local input takes it
+// ("2026-03-01T09:30").
+export function clinicInput(when) {
+  const parts = Object.fromEntries(wallFormat.formatToParts(new Date(when)).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
+}
+
+// How far the clinic's clock is ahead of UTC at an instant, in milliseconds.
+function offsetAt(ms) {
+  const wall = clinicInput(ms);
+  return Date.parse(`${wall}:00Z`) - Math.floor(ms / 60000) * 60000;
+}
+
+// A datetime-local value read as the clinic's wall-clock time, as an ISO instant in UTC;
+// null when it is not a date and time. (A time the clock skips at a change to summer time
+// is read with the offset before the change.)
+export function fromClinicInput(value) {
+  const naive = Date.parse(`${value}:00Z`);
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d$/.test(value) || Number.isNaN(naive)) return null;
+  const first = naive - offsetAt(naive);
+  const second = naive - offsetAt(first);
+  return new Date(clinicInput(second) === value ? second : first).toISOString();
+}
+
 export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
