@@ -19,7 +19,6 @@ from sqlalchemy.types import String
 
 from engine.store import case_task_roles, case_tasks, case_timers, cases
 
-
 # In this order: a ready task's roles refer to its row in case_tasks.
 CHILD_TABLES = (case_timers, case_tasks, case_task_roles)
 
