@@ -1,7 +1,7 @@
 """Seeding benchmark databases: many cases that are copies of one real engine state.
 
 A case driven through the engine once is copied ``count`` times, with its timer and
-ready-task rows, each copy under its own id and patient reference. On PostgreSQL the copy
+ready-task rows (and the ready tasks' roles, which the worklist matches), each copy under its own id and patient reference. On PostgreSQL the copy
 runs inside the server (``INSERT ... SELECT`` over ``generate_series``), so a million
 timers take seconds rather than minutes; elsewhere rows are copied in batches from Python.
 """
@@ -17,7 +17,10 @@ from sqlalchemy import Engine, bindparam, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import String
 
-from engine.store import case_tasks, case_timers, cases
+from engine.store import case_task_roles, case_tasks, case_timers, cases
+
+# In this order: a ready task's roles refer to its row in case_tasks.
+CHILD_TABLES = (case_timers, case_tasks, case_task_roles)
 
 
 def clone_case(
@@ -70,7 +73,7 @@ def _copy_in_server(
             ).bindparams(ids),
             params,
         )
-        for table in (case_timers, case_tasks):
+        for table in CHILD_TABLES:
             kept = [c.name for c in table.columns if c.name not in ("id", "case_id")]
             values = [
                 f"{name} + :shift" if name == "due_at" and table is case_timers and shift else name
@@ -87,7 +90,7 @@ def _copy_in_server(
 
 
 def _source_rows(db: Engine, source: str) -> tuple[dict[str, Any], dict[Any, list[Any]]]:
-    """The source case's row, and its timer and ready-task rows without their ids."""
+    """The source case's row, and its timer, ready-task and role rows without their ids."""
     with db.connect() as conn:
         row = conn.execute(select(cases).where(cases.c.id == source)).one()._asdict()
         children = {
@@ -95,7 +98,7 @@ def _source_rows(db: Engine, source: str) -> tuple[dict[str, Any], dict[Any, lis
                 {k: v for k, v in r._asdict().items() if k != "id"}
                 for r in conn.execute(select(table).where(table.c.case_id == source))
             ]
-            for table in (case_timers, case_tasks)
+            for table in CHILD_TABLES
         }
     return row, children
 
@@ -111,7 +114,7 @@ def _copy_from_python(
 ) -> None:
     row, children = source_rows
     case_rows = []
-    child_rows: dict[Any, list[dict[str, Any]]] = {case_timers: [], case_tasks: []}
+    child_rows: dict[Any, list[dict[str, Any]]] = {table: [] for table in CHILD_TABLES}
     for n, new_id in enumerate(new):
         case_rows.append(row | {"id": new_id, "patient_ref": f"{ref_prefix}{first + n}"})
         for table, rows in children.items():
