@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import engine
 
-from . import definitions, pages, problems, routes, worklist
+from . import definitions, migrations, pages, problems, routes, uploads, worklist
 from .auth import TokenVerifier
 from .settings import ApiSettings, get_settings
 
@@ -65,7 +65,7 @@ class AccessLog:
 
     def _limit(self, scope: Scope) -> tuple[int, str]:
         """A diagram upload may be larger than any other request body."""
-        if scope["method"] == "POST" and definitions.is_upload_path(scope["path"]):
+        if scope["method"] == "POST" and uploads.is_upload_path(scope["path"]):
             return self.max_upload_bytes, "PATHWAY_MAX_DEFINITION_BYTES"
         return self.max_body_bytes, "PATHWAY_MAX_BODY_BYTES"
 
@@ -224,11 +224,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(worklist.router)
     app.include_router(definitions.router)
+    app.include_router(migrations.router)
 
     app.add_middleware(pages.SecurityHeaders)
     app.add_middleware(
         AccessLog,
         max_body_bytes=settings.max_body_bytes,
-        max_upload_bytes=definitions.upload_limit(settings),
+        max_upload_bytes=uploads.upload_limit(settings),
     )
     return app

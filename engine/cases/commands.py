@@ -133,6 +133,31 @@ def _memo_from_rows(session: Session, case_id: str) -> dict[str, Any]:
     }
 
 
+def restore(
+    session: Session,
+    row: dict[str, Any],
+    *,
+    clock: Clock,
+    actor: str | None,
+    roles: frozenset[str] | None = None,
+) -> CaseRun:
+    """Restore a locked case row's workflow (its definition from the cache) as a run."""
+    loaded = definitions.load(session, row["definition_id"], bundle_sha256=row.pop("bundle_sha256"))
+    workflow, memo = load_state_and_memo(
+        row["state"], parsed=loaded.parsed, script_engine=script_engine(clock)
+    )
+    return CaseRun(
+        case_id=row["id"],
+        workflow=workflow,
+        pathway=loaded,
+        clock=clock,
+        actor=actor,
+        memo=memo if memo is not None else _memo_from_rows(session, row["id"]),
+        roles=roles,
+        patient_ref=row["patient_ref"],
+    )
+
+
 def advance(
     session: Session,
     *,
@@ -152,20 +177,7 @@ def advance(
         raise VersionConflict(case_id, expected_version, row["version"])
     if row["status"] != CaseStatus.ACTIVE:
         raise CaseClosed(case_id, row["status"])
-    loaded = definitions.load(session, row["definition_id"], bundle_sha256=row.pop("bundle_sha256"))
-    workflow, memo = load_state_and_memo(
-        row["state"], parsed=loaded.parsed, script_engine=script_engine(clock)
-    )
-    run = CaseRun(
-        case_id=case_id,
-        workflow=workflow,
-        pathway=loaded,
-        clock=clock,
-        actor=actor,
-        memo=memo if memo is not None else _memo_from_rows(session, case_id),
-        roles=roles,
-        patient_ref=row["patient_ref"],
-    )
+    run = restore(session, row, clock=clock, actor=actor, roles=roles)
     action(run)
     if run.patient_ref and run.patient_ref != row["patient_ref"]:
         refuse_duplicate(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,23 +26,18 @@ from .. import definitions
 from ..clock import Clock
 from ..definitions import DefinitionInfo
 from ..errors import DefinitionNotFound, MigrationConflict, MigrationInvalid, MigrationNotFound
-from ..runtime import CaseRun, load_state_and_memo
 from ..runtime import move as tree
-from ..sandbox import script_engine
 from ..store import (
-    case_task_roles,
-    case_tasks,
     cases,
     definition_migrations,
     migration_cases,
 )
-from ..vocabulary import CaseStatus, EventType
-from .commands import _memo_from_rows
-from .persistence import lock, save
+from ..vocabulary import CaseStatus
+from .moving import MOVED, SKIPPED, CaseMove, move_case
 
 log = logging.getLogger(__name__)
 
-MOVED, REFUSED, FAILED, SKIPPED, PENDING = "moved", "refused", "failed", "skipped", "pending"
+REFUSED, FAILED, PENDING = "refused", "failed", "pending"
 RUNNING = "running"
 
 STALE = timedelta(minutes=2)
@@ -50,15 +45,6 @@ STALE = timedelta(minutes=2)
 died): it is marked interrupted, and running it again moves the rest."""
 HEARTBEAT = 10.0
 """Seconds between a running migration's signs of life."""
-
-
-@dataclass(frozen=True)
-class CaseMove:
-    """One case of a migration: whether it can move (dry run) or what happened to it."""
-
-    case_id: str
-    outcome: str
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,90 +169,6 @@ def start_migration(
         len(case_ids),
     )
     return int(migration_id)
-
-
-def _refresh_ready_rows(session: Session, run: CaseRun) -> None:
-    """The ready-step rows keep their ready time; their name, role and roles are the new
-    version's."""
-    session.execute(delete(case_task_roles).where(case_task_roles.c.case_id == run.case_id))
-    roles = []
-    for ready in run.ready_steps():
-        step = ready.step
-        session.execute(
-            update(case_tasks)
-            .where(case_tasks.c.case_id == run.case_id, case_tasks.c.task_id == ready.task_id)
-            .values(name=step.name if step else None, role=step.role if step else None)
-        )
-        roles += [
-            {"case_id": run.case_id, "task_id": ready.task_id, "role": role}
-            for role in (step.roles if step else ())
-        ]
-    if roles:
-        session.execute(insert(case_task_roles), roles)
-
-
-def move_case(
-    session: Session,
-    *,
-    case_id: str,
-    old: DefinitionInfo,
-    new: DefinitionInfo,
-    plan: tree.Plan,
-    clock: Clock,
-    actor: str | None,
-    migration_id: int | None,
-) -> CaseMove:
-    """Move one case in the caller's transaction; raise ``MigrationRefused`` to leave it."""
-    row = lock(session, case_id)._asdict()
-    if row["status"] != CaseStatus.ACTIVE:
-        return CaseMove(case_id, SKIPPED, f"the case is {row['status']}")
-    if row["definition_id"] != old.id:
-        return CaseMove(case_id, SKIPPED, f"no longer on version {old.version}")
-    before = definitions.load(session, old.id, bundle_sha256=row.pop("bundle_sha256"))
-    after = definitions.load(session, new.id, bundle_sha256=new.bundle_sha256)
-    workflow, memo = load_state_and_memo(
-        row["state"], parsed=before.parsed, script_engine=script_engine(clock)
-    )
-    run = CaseRun(
-        case_id=case_id,
-        workflow=workflow,
-        pathway=before,
-        clock=clock,
-        actor=actor,
-        memo=memo if memo is not None else _memo_from_rows(session, case_id),
-        patient_ref=row["patient_ref"],
-    )
-    timers = {t.task_id: t.due_at for t in run.waiting_timers()}
-    tree.apply(workflow, plan)
-    run.pathway = after
-    run._changed()
-    run.timers_before = set()  # the timer rows are rewritten with the new version's names
-    moved_timers = [t for t in run.waiting_timers() if timers.get(t.task_id, t.due_at) != t.due_at]
-    if moved_timers:  # never expected: apply keeps every task's internal data
-        raise tree.MigrationRefused(f"the timer `{moved_timers[0].step}` would change its due time")
-    run.journal.event(
-        EventType.MIGRATED,
-        None,
-        actor=actor,
-        from_version=old.version,
-        to_version=new.version,
-        migration=migration_id,
-        timers_kept=[
-            {"step": t.step, "due_at": t.due_at.isoformat()} for t in run.waiting_timers()
-        ],
-    )
-    run.run_engine()
-    save(
-        session,
-        run=run,
-        row=row,
-        now=clock.now(),
-        patient_ref=row["patient_ref"],
-        status=CaseStatus(row["status"]),
-    )
-    session.execute(update(cases).where(cases.c.id == case_id).values(definition_id=new.id))
-    _refresh_ready_rows(session, run)
-    return CaseMove(case_id, MOVED)
 
 
 def run_migration(

@@ -13,38 +13,12 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.api.conftest import Server
+from tests.data import GOOD_PLAN, NO_RED_FLAGS
 
 from .conftest import ZONE, axe_violations, sign_in
 from .test_pages import new_case
 
-NO_RED_FLAGS = dict.fromkeys(
-    [
-        "urinary_retention_or_incontinence",
-        "saddle_anesthesia",
-        "bilateral_leg_weakness",
-        "progressive_motor_deficit",
-        "history_of_cancer",
-        "unexplained_weight_loss",
-        "new_onset_pain",
-        "fever",
-        "iv_drug_use",
-        "immunosuppression",
-        "significant_trauma",
-        "osteoporosis",
-        "prolonged_corticosteroids",
-    ],
-    False,
-)
-PLAN = {
-    "nsaids": True,
-    "muscle_relaxant": False,
-    "opioid_short_course": False,
-    "activity_advice": True,
-    "bed_rest": False,
-    "heat_cold": True,
-    "education_given": True,
-    "mri_ordered": False,
-}
+PLAN = GOOD_PLAN
 
 
 def complete(client: httpx.Client, case_id: str, step: str, data: dict[str, Any]) -> None:
