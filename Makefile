@@ -45,7 +45,7 @@ chromium:
 		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
 		else echo "$(CHROMIUM) is missing: the browser tests need Debian's chromium (sudo apt-get install chromium)"; exit 1; fi; }
 
-run: $(STAMP)
+run: $(STAMP) $(WEB_BUILT)
 	$(BIN)/pathway up
 
 test: install chromium

@@ -40,6 +40,8 @@ HOOK = "/hooks/pathway"
 # pytest-xdist 11 + the worker's number (gw0 -> 11, gw1 -> 12, ... up to 15).
 _XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 BROKER_DB = 11 + _XDIST_WORKER
+# Another Redis for these tests (host:port), for two test runs side by side on one machine.
+REDIS_ADDRESS = os.environ.get("PATHWAY_TEST_REDIS", "127.0.0.1:6379")
 assert BROKER_DB <= 15, "the scheduler tests own Redis databases 11-15: run at most 5 xdist workers"
 
 
@@ -70,7 +72,7 @@ def verify(secret: str, headers: Any, body: bytes) -> bool:
 
 @pytest.fixture
 def broker() -> Iterator[str]:
-    url = f"redis://127.0.0.1:6379/{BROKER_DB}"
+    url = f"redis://{REDIS_ADDRESS}/{BROKER_DB}"
     try:
         client = redis.Redis.from_url(url)
         client.flushdb()
