@@ -124,7 +124,9 @@ def _limit(run: CaseRun, step: Step, task: Any, expression: str) -> datetime:
         return to_utc(value, zone=clinic_zone(run.clock))
     except (TypeError, ValueError):
         raise ExecutionFailed(
-            run.case_id, step.id, f"deadline limit: {expression} gives no date: {value!r}"
+            run.case_id,
+            step.id,
+            f"deadline limit: {expression} gives a {type(value).__name__}, not a date",
         ) from None
 
 
