@@ -206,6 +206,7 @@ def _view_after(
         version=run.pathway.info.version,
         ready=run.ready_steps() if active else [],
         timers=run.waiting_timers() if active else [],
+        bounds=run.deadline_bounds() if active else {},
         clock=clock,
         # The memo lists every reminder and variance the case has had: none means no rows.
         reminders_known=None if memo["reminders"] else [],

@@ -23,6 +23,7 @@ import lintModule from 'bpmn-js-bpmnlint';
 import lintConfig from 'pathway-bpmnlint-config';
 import elementTemplates from 'pathway-element-templates';
 import { ApiError, api, clinicTime, el, showStatus } from './lib/api.js';
+import unstyledIconsModule from './lib/unstyled-icons.js';
 
 export function createModeler({ container, propertiesParent }) {
   return new Modeler({
@@ -36,6 +37,7 @@ export function createModeler({ container, propertiesParent }) {
       CamundaPlatformPropertiesProviderModule,
       ElementTemplatesPropertiesProviderModule,
       lintModule,
+      unstyledIconsModule,
     ],
     moddleExtensions: { camunda: camundaModdle },
   });
