@@ -4,7 +4,7 @@
 // server (each problem shown on its element), see the diff against the deployed version in
 // clinical words, deploy, and move running cases (dry run first: lib/migration.js). Other
 // roles only read: the server leaves those controls out of their page, and the API refuses
-// them anyway.
+// them anyway. The diagram is worked from the keyboard too (its SVG takes the focus).
 import 'bpmn-js/dist/assets/diagram-js.css';
 import 'bpmn-js/dist/assets/bpmn-js.css';
 import 'bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css';
@@ -46,6 +46,16 @@ export function createModeler({ container, propertiesParent }) {
 const $ = (id) => document.getElementById(id);
 const canChange = Boolean($('change-actions'));
 const modeler = createModeler({ container: $('canvas'), propertiesParent: $('properties') });
+
+// bpmn-js 18 (diagram-js 15) binds its keyboard shortcuts to the canvas's own SVG element
+// (focusable, tabindex 0) and hears them while it has the focus: that element is the
+// diagram's one stop in the Tab order, named, and described by the page's list of shortcuts.
+const surface = modeler.get('keyboard').getBinding();
+surface.setAttribute('role', 'application');
+surface.setAttribute('aria-roledescription', 'diagram editor');
+surface.setAttribute('aria-label', 'Diagram');
+surface.setAttribute('aria-describedby', 'keyboard-hint');
+const focusDiagram = () => modeler.get('canvas').focus();
 
 // The version open in the editor: its pathway, number and files (the BPMN file is edited;
 // the DMN files it calls go along unchanged).
@@ -141,6 +151,7 @@ async function open(version) {
     opened = { pathway: version.pathway, version: version.version, files, bpmnName: bpmn.name };
     $('editor').hidden = false;
     $('editor-title').textContent = `${version.pathway}, version ${version.version}`;
+    surface.setAttribute('aria-label', `Diagram of ${version.pathway} version ${version.version}`);
     await modeler.importXML(await bpmn.blob.text());
     modeler.get('canvas').zoom('fit-viewport');
     clearServerFindings();
@@ -149,7 +160,7 @@ async function open(version) {
       showMigrationVersions(version.pathway, version.version);
     }
     showStatus(`Editing ${version.pathway} version ${version.version}. Nothing is deployed until you deploy.`);
-    $('canvas').focus();
+    focusDiagram();
   } catch (error) {
     showStatus(`The diagram could not be opened: ${error.message}`, { error: true });
   }
@@ -214,7 +225,7 @@ function showProblems(problems) {
         if (root && root !== canvas.getRootElement()) canvas.setRootElement(root);
         canvas.scrollToElement(element);
         modeler.get('selection').select(element);
-        $('canvas').focus();
+        focusDiagram();
       });
       item.append(show);
     }
@@ -290,6 +301,7 @@ async function deploy() {
     if (deployed) {
       opened = { ...opened, pathway: data.pathway, version: data.version };
       $('editor-title').textContent = `${data.pathway}, version ${data.version}`;
+      surface.setAttribute('aria-label', `Diagram of ${data.pathway} version ${data.version}`);
       $('diff').textContent = `Compare with version ${data.version}`;
       showMigrationVersions(data.pathway, from, data.version);
     }
