@@ -23,7 +23,7 @@ import camundaModdle from 'camunda-bpmn-moddle/resources/camunda.json';
 import lintModule from 'bpmn-js-bpmnlint';
 import lintConfig from 'pathway-bpmnlint-config';
 import elementTemplates from 'pathway-element-templates';
-import { ApiError, api, clinicTime, el, showStatus } from './lib/api.js';
+import { ApiError, api, breakable, clinicTime, el, showStatus } from './lib/api.js';
 import { setUpMigration, showMigrationVersions } from './lib/migration.js';
 
 export function createModeler({ container, propertiesParent }) {
@@ -107,7 +107,7 @@ async function loadCatalogue() {
         el(
           'tr',
           {},
-          el('th', { scope: 'row' }, v.pathway),
+          el('th', { scope: 'row' }, breakable(v.pathway)),
           el('td', {}, `Version ${v.version}${v.version === entry.latest_version ? ' (newest)' : ''}`),
           el('td', {}, el('time', { datetime: v.created_at }, clinicTime(v.created_at))),
           el('td', {}, String(v.running_cases)),
