@@ -65,12 +65,13 @@ def test_running_cases_move_to_a_compatible_new_version_from_the_modeler(
     for case_id in cases:
         row = rows.filter(has=page.get_by_role("link", name=case_id))
         expect(row.locator("td").first).to_have_text("can move")
+    progress = page.get_by_role("progressbar", name="Migration progress")
+    expect(progress).to_be_hidden()  # until a migration starts
     with migrating.client("ana", "coordinator") as client:
         assert {client.get(f"/cases/{c}").json()["definition_version"] for c in cases} == {1}
 
     # The migration: its progress bar fills, the live status says how many moved and stayed.
     page.get_by_role("button", name="Migrate the cases that can move").click()
-    progress = page.get_by_role("progressbar", name="Migration progress")
     expect(progress).to_be_visible()
     expect(status).to_have_text(
         re.compile(
