@@ -1,6 +1,7 @@
 """The modeler page (/modeler) in a real browser: edit a version in the properties panel, see
-the server's diff in clinical words, deploy; the server's problems on their elements; what a
-coordinator sees; accessibility. Deploying tests use a server of their own."""
+the server's diff in clinical words, deploy; the server's problems on their elements; the
+diagram and the page's controls worked from the keyboard alone; what a coordinator sees;
+accessibility. Deploying tests use a server of their own."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.api.conftest import Server, server_of_its_own
 
@@ -158,3 +159,83 @@ def test_the_modeler_page_has_no_serious_accessibility_violations(site: Server, 
     assert violations == [], [(v["id"], [n["target"] for n in v["nodes"]][:5]) for v in violations]
     expect(page.get_by_label("Import a BPMN file into the editor")).to_be_attached()
     assert re.search(r"Modeler", page.title())
+
+
+def tab_to(page: Page, target: Locator, key: str = "Tab", limit: int = 150) -> None:
+    """Press Tab (or Shift+Tab) until ``target`` has the focus, as a keyboard user would."""
+    for _ in range(limit):
+        page.keyboard.press(key)
+        if target.evaluate("node => node === document.activeElement"):
+            return
+    raise AssertionError(f"{key} never reached {target}")
+
+
+def position(page: Page, element_id: str) -> str | None:
+    """Where an element is drawn (its group's transform)."""
+    return page.locator(f'.djs-shape[data-element-id="{element_id}"]').get_attribute("transform")
+
+
+def test_the_diagram_and_the_controls_are_worked_from_the_keyboard(
+    site: Server, page: Page
+) -> None:
+    sign_in(page, site, site.token("mo", "modeler"), next_page="/modeler")
+    opening = page.get_by_role("button", name=f"Open {PATHWAY} version 1")
+    expect(opening).to_be_visible()
+    tab_to(page, opening)
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_contain_text(f"Editing {PATHWAY} version 1")
+    # The diagram takes the focus, named, with a focus ring a person can see.
+    diagram = page.get_by_role("application", name=f"Diagram of {PATHWAY} version 1")
+    expect(diagram).to_be_focused()
+    expect(diagram).to_have_accessible_description(re.compile(r"^With the keyboard: Tab to"))
+    expect(diagram).to_have_css("outline-style", "solid")
+    expect(diagram).to_have_css("outline-width", "3px")
+    # Before it, the editor's actions; Enter validates.
+    for name in ("Deploy as a new version", "Compare with version 1", "Validate on the server"):
+        tab_to(page, page.get_by_role("button", name=name), "Shift+Tab", limit=10)
+    page.keyboard.press("Enter")
+    expect(page.locator("#problems-summary")).to_have_text("No problems: it can be deployed.")
+    tab_to(page, diagram, limit=10)
+
+    # bpmn-js's shortcuts: find the red-flag screen and select it, move it, undo, redo.
+    page.keyboard.press("Control+f")
+    search = page.get_by_label("Search in diagram")
+    expect(search).to_be_focused()
+    search.press_sequentially("Red-flag screen")
+    expect(page.locator(".djs-search-result").first).to_contain_text("Red-flag screen")
+    page.keyboard.press("Enter")
+    expect(page.locator("#bio-properties-panel-id")).to_have_value("red_flag_screen")
+    expect(diagram).to_be_focused()
+    before = position(page, "red_flag_screen")
+    assert before and before.startswith("matrix(1 0 0 1 "), before
+    x, y = (float(n) for n in before.removesuffix(")").split()[-2:])
+    page.keyboard.press("Shift+ArrowDown")
+    page.keyboard.press("Shift+ArrowDown")
+    page.keyboard.press("ArrowRight")
+    moved = f"matrix(1 0 0 1 {x + 1:g} {y + 20:g})"
+    expect(page.locator('.djs-shape[data-element-id="red_flag_screen"]')).to_have_attribute(
+        "transform", moved
+    )
+    for _ in range(3):
+        page.keyboard.press("Control+z")
+    expect(page.locator('.djs-shape[data-element-id="red_flag_screen"]')).to_have_attribute(
+        "transform", before
+    )
+    page.keyboard.press("Control+y")
+    expect(page.locator('.djs-shape[data-element-id="red_flag_screen"]')).to_have_attribute(
+        "transform", f"matrix(1 0 0 1 {x:g} {y + 10:g})"
+    )
+    # Deleted with the keyboard, the step leaves the diagram; Ctrl+Z brings it back.
+    page.keyboard.press("Delete")
+    expect(page.locator('.djs-shape[data-element-id="red_flag_screen"]')).to_have_count(0)
+    page.keyboard.press("Control+z")
+    expect(page.locator('.djs-shape[data-element-id="red_flag_screen"]')).to_have_count(1)
+
+    # After the diagram and its properties: the migration's controls; Enter runs the dry run.
+    for label in ("From version", "To version"):
+        tab_to(page, page.get_by_label(label))
+    tab_to(page, page.get_by_role("button", name="Dry run"), limit=2)
+    tab_to(page, page.get_by_role("button", name="Migrate the cases that can move"), limit=2)
+    tab_to(page, page.get_by_role("button", name="Dry run"), "Shift+Tab", limit=2)
+    page.keyboard.press("Enter")
+    expect(page.locator("#migration-status")).to_contain_text("the same")

@@ -5,7 +5,7 @@
 // the actions (move a deadline, report a red flag, add a note, cancel the case); below, the timeline, the clinical record,
 // variances and reminders. Choosing a step shows why it is there: its rationale and evidence.
 // Opened from the worklist (?step=…), the page goes straight to that step's form.
-import { ApiError, api, clinicInput, clinicTime, el, fromClinicInput, showStatus, zone } from './lib/api.js';
+import { ApiError, api, breakable, clinicInput, clinicTime, el, fromClinicInput, showStatus, zone } from './lib/api.js';
 import { limitsOf } from './lib/limits.js';
 import { createViewer } from './viewer.js';
 
@@ -715,8 +715,8 @@ function recordTable(record) {
         el(
           'tr',
           {},
-          el('td', {}, entry.step),
-          el('th', { scope: 'row' }, entry.field),
+          el('td', {}, breakable(entry.step)),
+          el('th', { scope: 'row' }, breakable(entry.field)),
           el('td', {}, shown(entry.value)),
           el('td', {}, entry.entered_by || '—'),
           el('td', {}, el('time', { datetime: entry.entered_at }, clinicTime(entry.entered_at))),
