@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Exchange, Queue
 
+from . import outages
 from .settings import WorkerSettings, get_settings
 
 SWEEP_QUEUE = "pathway.sweep"
@@ -62,6 +63,8 @@ def create_celery(settings: WorkerSettings) -> Celery:
         },
         worker_hijack_root_logger=False,
     )
+    # An outage of Redis or the database: a line when it goes, one when it returns.
+    outages.install(app, broker_url=settings.broker_url, database_url=settings.database)
     return app
 
 
