@@ -47,6 +47,9 @@ def create_celery(settings: WorkerSettings) -> Celery:
         },
         broker_transport_options={"visibility_timeout": 3600},
         broker_connection_retry_on_startup=True,
+        # Celery gives up on the broker after 100 attempts (about 45 minutes at its 30 s
+        # ceiling) and the worker exits; the scheduler must outlast any outage instead.
+        broker_connection_max_retries=None,
         # An exchange and key of each queue's own: with the defaults both queues would be
         # bound to one key, and every message would land in both.
         task_queues=tuple(Queue(q, Exchange(q, type="direct"), routing_key=q) for q in QUEUES),
