@@ -1,9 +1,11 @@
 """Choosing a reminder's channels from the settings, and delivering on each of them.
 
-``PATHWAY_CHANNELS`` names the channels of each role (the log when a role names none); a
-reminder goes out once on each channel its roles name together, skipping the channels an
-earlier attempt already delivered. Each channel's outcome is recorded by the caller: None
-for delivered, else a short error without patient data.
+``PATHWAY_CHANNELS`` names the channels of each role; without it every role gets the
+channels that are configured, else the log (``WorkerSettings.channels_of``; the settings
+refuse a channel named but not configured). A reminder goes out once on each channel its
+roles have together, skipping the channels an earlier attempt already delivered. Each
+channel's outcome is recorded by the caller: None for delivered, else a short error
+without patient data.
 """
 
 from __future__ import annotations
@@ -41,10 +43,10 @@ FACTORIES: Mapping[str, Factory] = {
 
 
 def channel_names(settings: WorkerSettings, roles: Iterable[str]) -> list[str]:
-    """Return the channels the given roles ask for, each once, in the order named."""
+    """Return the channels of the given roles, each once, in the order named."""
     chosen: list[str] = []
     for role in roles:
-        for name in settings.channels.get(role, [DEFAULT]):
+        for name in settings.channels_of(role):
             if name not in chosen:
                 chosen.append(name)
     return chosen or [DEFAULT]
