@@ -24,7 +24,11 @@ class WorkerSettings(EngineSettings):
     """First retry wait; it doubles with each attempt (at most an hour)."""
 
     reminder_send_timeout: float = Field(default=60, gt=0, le=3600)
-    """The longest one send may take, all channels together; the worker stops it then."""
+    """The longest one send task may take, its whole batch on all its channels; what is
+    still under way then is recorded as timed out and retried."""
+
+    send_batch: int = Field(default=50, ge=1, le=1000)
+    """Reminders per send task: claimed in one statement, sent at once, recorded together."""
 
     reminder_claim_timeout: float = Field(default=120, gt=0)
     """A reminder enqueued or being sent for longer than this is published again. It must
