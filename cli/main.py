@@ -125,8 +125,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     print(
         f"Pathway worker on {settings.broker_url.split('@')[-1]}; reminders go to: "
-        + ", ".join(f"{role}: {'/'.join(ch)}" for role, ch in settings.channels.items())
-        + ("" if settings.channels else "the log (set PATHWAY_CHANNELS for email or webhook)")
+        + settings.describe_channels()
     )
     sys.stdout.flush()
     app.worker_main(

@@ -77,11 +77,7 @@ def run(settings: WorkerSettings) -> int:
         processes.append(broker)
         env["PATHWAY_BROKER_URL"] = url
         print(f"broker: no Redis at {settings.broker_url}; started an embedded one at {url}")
-    where = ", ".join(f"{role}: {'+'.join(ch)}" for role, ch in settings.channels.items())
-    print(
-        "reminders go to: "
-        + (where or "the worker's log (set PATHWAY_CHANNELS for email or webhook; see the README)")
-    )
+    print("reminders go to: " + settings.describe_channels())
     sys.stdout.flush()
     command = [sys.executable, "-m", "cli.main"]
     for args in (["serve"], ["worker", "--concurrency", "1"], ["beat"]):

@@ -121,6 +121,8 @@ from .scenarios import (
     load_scenario,
     run_scenario,
 )
+from .scheduling import SUPERSEDED as REMINDER_SUPERSEDED
+from .scheduling import Delivery as ReminderDelivery
 from .scheduling import (
     FireReport,
     ReminderMessage,
@@ -131,8 +133,10 @@ from .scheduling import (
     next_due,
 )
 from .scheduling import claim as claim_reminder
+from .scheduling import claim_batch as claim_reminders
 from .scheduling import enqueue_due as enqueue_due_reminders
 from .scheduling import reap as reap_reminders
+from .scheduling import record_deliveries as record_reminder_deliveries
 from .scheduling import record_delivery as record_reminder_delivery
 from .settings import EngineSettings, SettingsInvalid, empty_is_unset, get_settings
 from .settings import load as load_settings
@@ -219,7 +223,11 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "FireReport",
     "enqueue_due_reminders",
     "claim_reminder",
+    "claim_reminders",
     "record_reminder_delivery",
+    "record_reminder_deliveries",
+    "ReminderDelivery",
+    "REMINDER_SUPERSEDED",
     "reap_reminders",
     "list_reminders",
     "ReminderMessage",

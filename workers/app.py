@@ -21,6 +21,10 @@ QUEUES = (SWEEP_QUEUE, SEND_QUEUE)
 def create_celery(settings: WorkerSettings) -> Celery:
     """Build the Celery app from the settings."""
     app = Celery("pathway", broker=settings.broker_url, include=["workers.tasks"])
+    send_limits = {
+        "soft_time_limit": 0.9 * settings.reminder_send_timeout,
+        "time_limit": settings.reminder_send_timeout,
+    }
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -31,15 +35,15 @@ def create_celery(settings: WorkerSettings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        # A send is stopped within PATHWAY_REMINDER_SEND_TIMEOUT (softly first: the channel
-        # under way records an error and the reminder is retried), which the settings keep
-        # shorter than the claim timeout, so the reaper never takes back a live send. A sweep
-        # works for one interval, then lets the next one carry on.
+        # A send task (a batch) is bounded by PATHWAY_REMINDER_SEND_TIMEOUT, which the
+        # settings keep shorter than the claim timeout, so the reaper never takes back a
+        # live send. At 80% the batch records what is still under way as not delivered (it
+        # is retried); at 90% the worker stops the task softly, at 100% for good (its
+        # reminders then stay claimed until the reaper puts them back). A sweep works for
+        # one interval, then lets the next one carry on.
         task_annotations={
-            "pathway.send_reminder": {
-                "soft_time_limit": 0.8 * settings.reminder_send_timeout,
-                "time_limit": settings.reminder_send_timeout,
-            },
+            "pathway.send_reminders": send_limits,
+            "pathway.send_reminder": send_limits,  # messages queued before batched sends
             "pathway.sweep": {
                 "soft_time_limit": settings.sweep_seconds + 45,
                 "time_limit": settings.sweep_seconds + 60,

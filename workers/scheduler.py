@@ -1,17 +1,17 @@
-"""The reminder scheduler as plain functions: a sweep, and sending one reminder.
+"""The reminder scheduler as plain functions: a sweep, and sending a batch of reminders.
 
 Neither knows Celery: each takes its session factory, its settings and its clock, and the
 sweep takes how to publish what it enqueued. ``workers.tasks`` wraps them in a few lines
 each; a test calls them directly with an ``engine.SimulatedClock`` and skips time instead
-of waiting for it. One transaction per step; the network call to a channel happens between
-transactions, never while a row is locked.
+of waiting for it. One transaction per step; the network calls to the channels happen
+between transactions, never while a row is locked.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,18 +19,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import engine
 
-from .channels import Channel, channels_for, deliver
+from .channels import Channel, Plan, batch_connection, channels_for, deliver_batch
 from .settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[Sequence[int]], None]
-"""Publishes one send per reminder id, after the ids' commit."""
+"""Publishes sends for the reminder ids, after the ids' commit (``batches`` of them)."""
 
 ChooseChannels = Callable[[engine.ReminderMessage], Sequence[Channel]]
 """Returns the channels a reminder goes out on."""
 
 NOT_CLAIMED = "not claimed"
+WAIT_SHARE = 0.8
+"""The share of the send time limit a batch waits for its channels; the rest is for the
+database, before the worker's own (soft) limit at 90%."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,12 @@ def publish_due(
             return published
 
 
+def batches(reminder_ids: Sequence[int], size: int) -> Iterator[list[int]]:
+    """Split reminder ids into the batches of one send each."""
+    for start in range(0, len(reminder_ids), size):
+        yield list(reminder_ids[start : start + size])
+
+
 def send(
     reminder_id: int,
     *,
@@ -118,33 +127,68 @@ def send(
     clock: engine.Clock,
     choose: ChooseChannels | None = None,
 ) -> str:
-    """Claim one reminder, deliver it on its channels (by default those the settings give
-    its roles), and record each channel's outcome. Returns the reminder's new status, or
+    """Send one reminder (a batch of one, see ``send_batch``); return its new status, or
     ``not claimed`` for a duplicate message or a reminder no longer enqueued."""
+    statuses = send_batch(
+        [reminder_id], sessions=sessions, settings=settings, clock=clock, choose=choose
+    )
+    return statuses[reminder_id]
+
+
+def send_batch(
+    reminder_ids: Sequence[int],
+    *,
+    sessions: sessionmaker[Session],
+    settings: WorkerSettings,
+    clock: engine.Clock,
+    choose: ChooseChannels | None = None,
+) -> dict[int, str]:
+    """Claim the reminders still enqueued among ``reminder_ids`` in one statement, deliver
+    them at once on their channels (by default those the settings give their roles; the
+    batch's email over one SMTP connection), and record every outcome in one transaction,
+    each reminder on its own. Returns each id's new status: sent, pending (retried after its
+    backoff), failed, ``superseded`` (a newer attempt owns it), or ``not claimed`` (a
+    duplicate message, or a reminder no longer enqueued)."""
+    started = time.monotonic()  # the time limit is real time, whatever the clock says
+    statuses = dict.fromkeys(reminder_ids, NOT_CLAIMED)
     with sessions.begin() as session:
-        message = engine.claim_reminder(session, reminder_id=reminder_id, now=clock.now())
-    if message is None:
-        return NOT_CLAIMED
-    if choose is None:
-        channels: Sequence[Channel] = channels_for(settings, roles=message.recipients, clock=clock)
-    else:
-        channels = choose(message)
-    outcomes = deliver(message, channels)
+        messages = engine.claim_reminders(session, reminder_ids=reminder_ids, now=clock.now())
+    if not messages:
+        return statuses
+    smtp = batch_connection(settings) if choose is None else None
+    try:
+        plans: list[Plan] = [
+            (
+                message,
+                choose(message)
+                if choose is not None
+                else channels_for(settings, roles=message.recipients, clock=clock, smtp=smtp),
+            )
+            for message in messages
+        ]
+        budget = WAIT_SHARE * settings.reminder_send_timeout - (time.monotonic() - started)
+        outcomes = deliver_batch(plans, seconds=budget)
+    finally:
+        if smtp is not None:
+            smtp.close()
     with sessions.begin() as session:
-        status = engine.record_reminder_delivery(
+        recorded = engine.record_reminder_deliveries(
             session,
-            reminder_id=reminder_id,
-            attempt=message.attempt,
-            outcomes=outcomes,
+            [
+                engine.ReminderDelivery(message.id, message.attempt, outcome)
+                for message, outcome in zip(messages, outcomes, strict=True)
+            ],
             now=clock.now(),
             max_attempts=settings.reminder_max_attempts,
             backoff_base=settings.reminder_backoff_seconds,
         )
-    log.info(
-        "reminder %d of case %s: attempt %d, %s",
-        reminder_id,
-        message.case_id,
-        message.attempt,
-        status,
-    )
-    return status
+    statuses.update(recorded)
+    for message in messages:
+        log.info(
+            "reminder %d of case %s: attempt %d, %s",
+            message.id,
+            message.case_id,
+            message.attempt,
+            recorded[message.id],
+        )
+    return statuses

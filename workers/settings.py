@@ -24,14 +24,19 @@ class WorkerSettings(EngineSettings):
     """First retry wait; it doubles with each attempt (at most an hour)."""
 
     reminder_send_timeout: float = Field(default=60, gt=0, le=3600)
-    """The longest one send may take, all channels together; the worker stops it then."""
+    """The longest one send task may take, its whole batch on all its channels; what is
+    still under way then is recorded as timed out and retried."""
+
+    send_batch: int = Field(default=50, ge=1, le=1000)
+    """Reminders per send task: claimed in one statement, sent at once, recorded together."""
 
     reminder_claim_timeout: float = Field(default=120, gt=0)
     """A reminder enqueued or being sent for longer than this is published again. It must
     exceed the send timeout, or a send still under way would be sent a second time."""
 
     channels: dict[str, list[str]] = Field(default_factory=dict)
-    """Reminder channels per role, JSON: {"coordinator": ["email", "webhook"]}. Default: log."""
+    """Reminder channels per role, JSON: {"coordinator": ["email", "webhook"]}. Unset (or
+    {}): every role gets the channels that are configured (see ``channels_of``)."""
 
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -64,10 +69,100 @@ class WorkerSettings(EngineSettings):
             "still being sent would be taken back and sent again"
         )
 
+    @model_validator(mode="after")
+    def _channels_are_configured(self) -> WorkerSettings:
+        problems = [
+            *(channel_problems(self) if self.channels else ()),
+            *(default_problems(self) if not self.channels else ()),
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def email_configured(self) -> bool:
+        """Whether email can be sent: an SMTP server is set."""
+        return bool(self.smtp_host)
+
+    @property
+    def webhook_configured(self) -> bool:
+        """Whether webhooks can be sent: an address and a secret are set."""
+        return bool(self.webhook_url) and self.webhook_secret is not None
+
+    def channels_of(self, role: str) -> list[str]:
+        """The channels a role's reminders go out on: those ``PATHWAY_CHANNELS`` names for
+        it (the log when it names none). Without ``PATHWAY_CHANNELS``, the channels that are
+        configured: the webhook when it is, email when the role has addresses, else the log."""
+        if self.channels:
+            return list(self.channels.get(role) or [LOG])
+        chosen = [WEBHOOK] if self.webhook_configured else []
+        if self.email_configured and self.smtp_recipients.get(role):
+            chosen.append(EMAIL)
+        return chosen or [LOG]
+
+    def describe_channels(self) -> str:
+        """Where reminders go, in a line for a process's start-up message."""
+        if self.channels:
+            named = ", ".join(f"{role}: {'+'.join(ch)}" for role, ch in self.channels.items())
+            return f"{named}; any other role: the log"
+        if not (self.webhook_configured or self.email_configured):
+            return (
+                "the worker's log (set PATHWAY_WEBHOOK_URL and PATHWAY_WEBHOOK_SECRET, or "
+                "PATHWAY_SMTP_HOST and PATHWAY_SMTP_RECIPIENTS; see the README)"
+            )
+        parts = ["every role: webhook"] if self.webhook_configured else []
+        if self.email_configured:
+            parts.append("email to " + ", ".join(sorted(self.smtp_recipients)))
+        return "; ".join(parts) + ("" if self.webhook_configured else "; any other role: the log")
+
     @property
     def base_url(self) -> str:
         """The service's public address."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+EMAIL, WEBHOOK, LOG = "email", "webhook", "log"
+KNOWN_CHANNELS = (EMAIL, WEBHOOK, LOG)
+
+
+def channel_problems(settings: WorkerSettings) -> list[str]:
+    """What stops the channels ``PATHWAY_CHANNELS`` names from working, each naming what to
+    set: a channel that is unknown, or not configured (for email: for that role)."""
+    problems: list[str] = []
+    for role, names in settings.channels.items():
+        for name in names:
+            where = f"PATHWAY_CHANNELS gives {role!r} the channel {name!r}"
+            if name not in KNOWN_CHANNELS:
+                problems.append(f"{where}, which is unknown (known: {', '.join(KNOWN_CHANNELS)})")
+            elif name == EMAIL and not settings.email_configured:
+                problems.append(f"{where}, which is not configured: set PATHWAY_SMTP_HOST")
+            elif name == EMAIL and not settings.smtp_recipients.get(role):
+                problems.append(
+                    f"{where}, but PATHWAY_SMTP_RECIPIENTS has no address for {role!r}: "
+                    "set it (JSON, e.g. {" + f'"{role}": ["someone@hospital.example"]' + "})"
+                )
+            elif name == WEBHOOK and not settings.webhook_url:
+                problems.append(f"{where}, which is not configured: set PATHWAY_WEBHOOK_URL")
+            elif name == WEBHOOK and settings.webhook_secret is None:
+                problems.append(f"{where}, which is not configured: set PATHWAY_WEBHOOK_SECRET")
+    return problems
+
+
+def default_problems(settings: WorkerSettings) -> list[str]:
+    """What half-configures a channel when ``PATHWAY_CHANNELS`` is unset: reminders would go
+    to the log instead of where the settings point."""
+    problems = []
+    if settings.webhook_url and settings.webhook_secret is None:
+        problems.append(
+            "PATHWAY_WEBHOOK_URL is set but PATHWAY_WEBHOOK_SECRET is not: set it, to sign "
+            "the webhook's requests"
+        )
+    if settings.email_configured and not any(settings.smtp_recipients.values()):
+        problems.append(
+            "PATHWAY_SMTP_HOST is set but PATHWAY_SMTP_RECIPIENTS has no address: set each "
+            'role\'s addresses (JSON, e.g. {"coordinator": ["coord@hospital.example"]})'
+        )
+    return problems
 
 
 @lru_cache

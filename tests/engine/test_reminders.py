@@ -191,3 +191,57 @@ def test_cancelling_a_case_stops_a_reminder_already_published(
     with db.sessions.begin() as session:
         assert engine.claim_reminder(session, reminder_id=reminder_id, now=DAY14) is None
     assert _status(db, raised) == {"referral_due_2_weeks": "cancelled"}
+
+
+def _raise_one(db: Database, ref: str) -> CaseDriver:
+    case = CaseDriver(db)
+    case.screen_clear(disabling_pain=True, patient_ref=ref)
+    case.start_conservative()
+    case.wait_until(14)
+    return case
+
+
+def test_a_batch_is_claimed_once_and_each_reminder_recorded_on_its_own(
+    db: Database, raised: CaseDriver
+) -> None:
+    others = [_raise_one(db, f"MRN-REM-{n}") for n in (2, 3)]
+    with db.sessions.begin() as session:
+        ids = engine.enqueue_due_reminders(session, now=DAY14)
+    assert len(ids) == 3
+    with db.sessions.begin() as session:
+        # The ids out of order and one twice: each is claimed once, in the order given.
+        batch = engine.claim_reminders(session, reminder_ids=[ids[2], ids[0], ids[2]], now=DAY14)
+    assert [m.id for m in batch] == [ids[2], ids[0]]
+    assert {m.patient_ref for m in batch} == {"MRN-REM-1", "MRN-REM-3"}
+    with db.sessions.begin() as session:
+        # A duplicate of the message claims nothing; the id left out is still there to claim.
+        again = engine.claim_reminders(session, reminder_ids=ids, now=DAY14)
+    assert [m.id for m in again] == [ids[1]]
+    claimed = {m.id: m for m in [*batch, *again]}
+    with db.sessions.begin() as session:
+        statuses = engine.record_reminder_deliveries(
+            session,
+            [
+                engine.ReminderDelivery(ids[0], claimed[ids[0]].attempt, {"webhook": None}),
+                engine.ReminderDelivery(ids[1], claimed[ids[1]].attempt, {"webhook": "HTTP 503"}),
+                engine.ReminderDelivery(ids[2], 7, {"webhook": None}),  # not the claimed attempt
+            ],
+            now=DAY14,
+            max_attempts=8,
+            backoff_base=30,
+        )
+    assert statuses == {ids[0]: "sent", ids[1]: "pending", ids[2]: "superseded"}
+    with db.sessions() as session:
+        records = {
+            r.id: r
+            for case in (raised, *others)
+            for r in engine.list_reminders(session, case_id=case.id)[0]
+        }
+    assert (records[ids[0]].status, records[ids[0]].sent_at, records[ids[0]].last_error) == (
+        "sent",
+        DAY14,
+        None,
+    )
+    assert (records[ids[1]].status, records[ids[1]].last_error) == ("pending", "webhook: HTTP 503")
+    assert records[ids[1]].next_attempt_at == DAY14 + timedelta(seconds=30)
+    assert records[ids[2]].status == "sending", "its claimed attempt still owns it"

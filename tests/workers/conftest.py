@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import redis
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from pytest_httpserver import HTTPServer
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -47,10 +48,12 @@ assert BROKER_DB <= 15, "the scheduler tests own Redis databases 11-15: run at m
 
 @dataclass
 class Collector:
-    """An aiosmtpd handler keeping every message it receives."""
+    """An aiosmtpd handler keeping every message it receives, and counting the connections
+    made to it (``CountingController``)."""
 
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    connections: int = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = message_from_bytes(envelope.content, policy=policy.default)
@@ -58,6 +61,22 @@ class Collector:
         self.messages.append(parsed)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"
+
+
+class CountingController(Controller):
+    """An SMTP server that counts in its ``Collector`` each connection a client opens."""
+
+    def factory(self) -> SMTP:
+        server = super().factory()
+        collector = self.handler
+        opened = server.connection_made
+
+        def connection_made(transport: Any) -> None:
+            collector.connections += 1
+            opened(transport)
+
+        server.connection_made = connection_made  # type: ignore[method-assign]
+        return server
 
 
 def verify(secret: str, headers: Any, body: bytes) -> bool:
@@ -89,7 +108,7 @@ def mailbox() -> Iterator[tuple[Collector, int]]:
     """An SMTP server in the test process, and its port."""
     box = Collector()
     port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller = CountingController(box, hostname="127.0.0.1", port=port)
     controller.start()
     yield box, port
     controller.stop()
@@ -244,15 +263,11 @@ class Simulation:
             clock=self.clock,
             publish=published.extend,
         )
-        for reminder_id in published:
-            self.sends.append(
-                scheduler.send(
-                    reminder_id,
-                    sessions=self.db.sessions,
-                    settings=self.settings,
-                    clock=self.clock,
-                )
+        for batch in scheduler.batches(published, self.settings.send_batch):
+            statuses = scheduler.send_batch(
+                batch, sessions=self.db.sessions, settings=self.settings, clock=self.clock
             )
+            self.sends.extend(statuses.values())
 
     def run_until(self, condition: Callable[[], bool], *, seconds: float) -> bool:
         """Step until ``condition`` holds or ``seconds`` of simulated time have passed."""

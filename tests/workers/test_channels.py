@@ -252,19 +252,6 @@ def test_deliver_skips_channels_already_delivered(
     assert len(httpserver.log) == 1
 
 
-def test_deliver_names_the_missing_setting() -> None:
-    settings = WorkerSettings(
-        channels={engine.Role.COORDINATOR: ["email", "webhook", "log"]}, public_url=BASE_URL
-    )
-    chosen = channels.channels_for(
-        settings, roles=reminder().recipients, clock=engine.SystemClock()
-    )
-    outcomes = channels.deliver(reminder(), chosen)
-    assert outcomes["log"] is None
-    assert outcomes["email"] is not None and "PATHWAY_SMTP_HOST" in outcomes["email"]
-    assert outcomes["webhook"] is not None and "PATHWAY_WEBHOOK_URL" in outcomes["webhook"]
-
-
 def test_log_channel_writes_a_line_without_the_patient(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="workers.channels.log"):
         outcomes = channels.deliver(reminder(), [LogChannel(base_url=BASE_URL)])

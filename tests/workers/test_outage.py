@@ -100,7 +100,15 @@ def test_redis_down_for_30_s_while_timers_fall_due_loses_no_reminder(
     )  # falls due while Redis is down
     everything = before + during
     api = start_server(kind="postgresql", database=db.url, data_dir=tmp_path / "api")
-    env = worker_env(db, tmp_path, own_redis.url, PATHWAY_WEBHOOK_URL=hookserver.url_for(HOOK))
+    # One reminder per send message: a batch would send them all at once, and none would
+    # still be queued in Redis when it stops.
+    env = worker_env(
+        db,
+        tmp_path,
+        own_redis.url,
+        PATHWAY_WEBHOOK_URL=hookserver.url_for(HOOK),
+        PATHWAY_SEND_BATCH="1",
+    )
     processes = [
         start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log"),
         start(["beat"], env, tmp_path / "beat.log"),
