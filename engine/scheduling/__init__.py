@@ -1,6 +1,7 @@
 """Keeping cases on time: firing due timers (``timers``) and delivering the reminders they
 raise (``reminders``), with the database as the truth and the queue carrying only ids."""
 
+from .backlog import Backlog, backlog
 from .reminders import (
     ReminderMessage,
     ReminderRecord,
@@ -13,9 +14,11 @@ from .reminders import (
 from .timers import FireReport, fire_due, lock_due_cases, next_due
 
 __all__ = [
+    "Backlog",
     "FireReport",
     "ReminderMessage",
     "ReminderRecord",
+    "backlog",
     "claim",
     "enqueue_due",
     "fire_due",
