@@ -128,6 +128,15 @@ def _worker(args: argparse.Namespace) -> int:
         + ", ".join(f"{role}: {'/'.join(ch)}" for role, ch in settings.channels.items())
         + ("" if settings.channels else "the log (set PATHWAY_CHANNELS for email or webhook)")
     )
+    if settings.metrics:  # before the pool starts: its children inherit the set-up
+        from workers import metrics
+
+        try:
+            address = metrics.serve(settings)
+        except metrics.MetricsUnavailable as exc:
+            print(f"pathway worker: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"  metrics (Prometheus, no sign-in): {address}")
     sys.stdout.flush()
     app.worker_main(
         [

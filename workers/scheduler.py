@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import engine
 
+from . import metrics
 from .channels import Channel, channels_for, deliver
 from .settings import WorkerSettings
 
@@ -80,6 +81,7 @@ def sweep(
             break
         if time.monotonic() - started >= settings.sweep_seconds:
             break
+    metrics.sweep_took(time.monotonic() - started)  # metrics: sweep duration
     if fired or reaped or published or failed:
         log.info(
             "sweep: %d cases advanced, %d failed, %d reminders reaped, %d published",
@@ -140,6 +142,7 @@ def send(
             max_attempts=settings.reminder_max_attempts,
             backoff_base=settings.reminder_backoff_seconds,
         )
+    metrics.delivery_recorded(outcomes, status, due_at=message.due_at, at=clock.now())  # metrics
     log.info(
         "reminder %d of case %s: attempt %d, %s",
         reminder_id,
