@@ -14,7 +14,7 @@ from pathlib import Path
 import engine
 from cli import simulate
 
-from . import modeling
+from . import modeling, status
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -275,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(func=_token)
 
     modeling.register(commands)
+    status.register(commands)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
