@@ -70,14 +70,25 @@ def as_table(figures: engine.Backlog, *, where: str, zone: tzinfo) -> str:
         oldest = (
             f"{age(figures.oldest_due_seconds)} overdue (due {_local(figures.oldest_due_at, zone)})"
         )
-    timers = [("  due, not yet fired", str(figures.due_timers)), ("  oldest", oldest)]
-    width = max(len(label) for label, _ in rows + timers)
-    number = max(len(value) for _, value in rows)
-    lines = [f"Pathway backlog at {_local(figures.at, zone)} ({where})", "", "Reminders"]
-    lines += [f"{label:<{width}}  {value:>{number}}" for label, value in rows]
-    lines += ["", "Timers"]
-    lines += [f"{label:<{width}}  {value}" for label, value in timers]
-    return "\n".join(lines)
+    due = ("  due, not yet fired", str(figures.due_timers))
+    width = max(len(label) for label, _ in [*rows, due])
+    number = max(len(value) for _, value in [*rows, due])
+
+    def line(label: str, value: str) -> str:
+        return f"{label:<{width}}  {value:>{number}}"
+
+    return "\n".join(
+        [
+            f"Pathway backlog at {_local(figures.at, zone)} ({where})",
+            "",
+            "Reminders",
+            *(line(label, value) for label, value in rows),
+            "",
+            "Timers",
+            line(*due),
+            f"{'  oldest':<{width}}  {oldest}",
+        ]
+    )
 
 
 def _status(args: argparse.Namespace) -> int:
