@@ -153,6 +153,21 @@ class DeadlineOut(Record):
     step: str
     due_at: datetime
     status: str = Field(description="waiting, or due when its time has passed")
+    latest_at: datetime | None = Field(
+        default=None,
+        description="The latest time this deadline may be moved to on this case: the "
+        "diagram's pathway.deadline.latest worked out on its data, or its due time when it "
+        "may never move later (pathway.deadline.later = never), whichever is earlier; null "
+        "when nothing bounds it or the limit cannot be worked out. A move to a later time "
+        "is refused.",
+    )
+    earliest_at: datetime | None = Field(
+        default=None,
+        description="pathway.deadline.earliest worked out on this case's data: moving the "
+        "deadline earlier needs the role the diagram names (pathway.deadline.earlier.role) "
+        "and records its variance; null when there is no such limit or it cannot be worked "
+        "out. (Whatever the limits, no deadline moves into the past.)",
+    )
 
 
 class ReminderOut(Record):

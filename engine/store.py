@@ -32,7 +32,7 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -294,6 +294,11 @@ def make_engine(url: str) -> Engine:
         # dropped fails once with OperationalError (a 503), and SQLAlchemy then replaces
         # the whole pool on that disconnect.
         kwargs["pool_recycle"] = 1800
+        # A server that does not answer at all (a host gone, packets dropped) fails a new
+        # connection within 5 s: /readyz and every request answer 503 instead of waiting out
+        # TCP's own timeout. A connect_timeout in the URL wins.
+        if "connect_timeout" not in make_url(url).query:
+            kwargs["connect_args"] = {"connect_timeout": 5}
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Exchange, Queue
 
+from . import outages
 from .settings import WorkerSettings, get_settings
 
 SWEEP_QUEUE = "pathway.sweep"
@@ -46,6 +47,9 @@ def create_celery(settings: WorkerSettings) -> Celery:
         },
         broker_transport_options={"visibility_timeout": 3600},
         broker_connection_retry_on_startup=True,
+        # Celery gives up on the broker after 100 attempts (about 45 minutes at its 30 s
+        # ceiling) and the worker exits; the scheduler must outlast any outage instead.
+        broker_connection_max_retries=None,
         # An exchange and key of each queue's own: with the defaults both queues would be
         # bound to one key, and every message would land in both.
         task_queues=tuple(Queue(q, Exchange(q, type="direct"), routing_key=q) for q in QUEUES),
@@ -62,6 +66,8 @@ def create_celery(settings: WorkerSettings) -> Celery:
         },
         worker_hijack_root_logger=False,
     )
+    # An outage of Redis or the database: a line when it goes, one when it returns.
+    outages.install(app, broker_url=settings.broker_url, database_url=settings.database)
     return app
 
 

@@ -1,9 +1,8 @@
 """Cases: start one, complete its steps, deliver messages, move deadlines, cancel it.
 
 Every change goes through ``advance``: lock the case row, check its version, load, act, run
-engine steps, save the state with a new version, rewrite its timer and ready-step rows,
-record reminders, variances and audit events. The caller's transaction commits it all or
-nothing.
+engine steps, save the state with a new version, rewrite its timer and ready-step rows, record
+reminders, variances and audit events. The caller's transaction commits it all or nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from ..sandbox import script_engine
 from ..store import cases, reminders, variances
 from ..vocabulary import CaseStatus
 from . import idempotency
-from .persistence import cancel_unsent, lock, refuse_duplicate, save
+from .persistence import Writes, cancel_unsent, lock, refuse_duplicate, save
 from .views import CaseView, build_view
 
 log = logging.getLogger(__name__)
@@ -169,10 +168,13 @@ def advance(
     roles: frozenset[str] | None = None,
     new_status: CaseStatus | None = None,
     cancel_reason: str | None = None,
+    row: dict[str, Any] | None = None,
+    writes: Writes | None = None,
 ) -> tuple[CaseRun, dict[str, Any]]:
     """Lock a case, act on its workflow, run it and save everything in the caller's
-    transaction; return the run and the case row as saved."""
-    row = lock(session, case_id)._asdict()
+    transaction; return the run and the case row as saved. ``row``: the case's, already locked;
+    ``writes``: gathers the rows beside the case's, for the caller to flush (``fire_due``)."""
+    row = row if row is not None else lock(session, case_id)._asdict()
     if expected_version is not None and row["version"] != expected_version:
         raise VersionConflict(case_id, expected_version, row["version"])
     if row["status"] != CaseStatus.ACTIVE:
@@ -191,6 +193,7 @@ def advance(
         patient_ref=run.patient_ref or row["patient_ref"],
         status=new_status or CaseStatus(row["status"]),
         cancel_reason=cancel_reason,
+        writes=writes,
     )
     return run, record
 
@@ -206,6 +209,7 @@ def _view_after(
         version=run.pathway.info.version,
         ready=run.ready_steps() if active else [],
         timers=run.waiting_timers() if active else [],
+        bounds=run.deadline_bounds() if active else {},
         clock=clock,
         # The memo lists every reminder and variance the case has had: none means no rows.
         reminders_known=None if memo["reminders"] else [],

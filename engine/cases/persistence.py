@@ -1,9 +1,12 @@
 """Writing a case's rows: the case itself (state, version, status), its timer and ready-step
 rows, and the reminders, variances and audit events a run raised. All in the caller's
-transaction; nothing here commits."""
+transaction; nothing here commits. The rows beside the case row are gathered in ``Writes``
+and written one statement per table, so a batch of cases (``fire_due``) writes each table
+once for all of them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +14,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import CaseNotFound, DuplicateCase, VersionConflict
-from ..runtime import CaseRun, Event, dump_state
+from ..runtime import CaseRun, dump_state
 from ..store import (
     case_events,
     case_task_roles,
@@ -29,14 +32,16 @@ from ..vocabulary import CaseStatus, ReminderStatus
 # The definition's hash comes from a subquery, not a join: PostgreSQL re-reads a row locked
 # FOR UPDATE once the lock is granted, and a join would drop a case whose definition changed
 # meanwhile (a migration), answering "not found" for a case that exists.
-_READ_CASE = select(
+_CASE_ROW = select(
     cases,
     select(definitions_table.c.bundle_sha256)
     .where(definitions_table.c.id == cases.c.definition_id)
     .scalar_subquery()
     .label("bundle_sha256"),
-).where(cases.c.id == bindparam("case_id"))
+)
+_READ_CASE = _CASE_ROW.where(cases.c.id == bindparam("case_id"))
 _LOCK_CASE = _READ_CASE.with_for_update(of=cases)
+_READ_CASES = _CASE_ROW.where(cases.c.id.in_(bindparam("case_ids", expanding=True)))
 _DELETE_READY = delete(case_tasks).where(
     case_tasks.c.case_id == bindparam("case_id"),
     case_tasks.c.task_id.in_(bindparam("gone", expanding=True)),
@@ -46,7 +51,9 @@ _MOVE_READY = (
     .where(case_tasks.c.case_id == bindparam("case"), case_tasks.c.task_id == bindparam("task"))
     .values(due_at=bindparam("due"), urgent=bindparam("urgent_now"), ready_at=bindparam("at"))
 )
-_DELETE_TIMERS = delete(case_timers).where(case_timers.c.case_id == bindparam("case_id"))
+_DELETE_TIMERS = delete(case_timers).where(
+    case_timers.c.case_id.in_(bindparam("case_ids", expanding=True))
+)
 _CHANGING = (
     "state",
     "version",
@@ -73,90 +80,140 @@ def lock(session: Session, case_id: str) -> Any:
     return row
 
 
-def _write_events(session: Session, case_id: str, *, events: list[Event]) -> None:
-    if events:
-        session.execute(
-            insert(case_events),
-            [
-                {
-                    "case_id": case_id,
-                    "at": e.at,
-                    "type": e.type,
-                    "step": e.step,
-                    "actor": e.actor,
-                    "detail": e.detail,
-                    "evidence": e.evidence,
-                }
-                for e in events
-            ],
-        )
+def read_locked(session: Session, case_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The rows of cases this transaction has already locked (``lock_due_cases``), in one
+    query, by id; a case that no longer exists is left out."""
+    if not case_ids:
+        return {}
+    return {row.id: row._asdict() for row in session.execute(_READ_CASES, {"case_ids": case_ids})}
 
 
-def _write_ready(
-    session: Session, case_id: str, *, run: CaseRun, active: bool, now: datetime
+@dataclass
+class Writes:
+    """The rows a change writes beside its case row: timers, ready steps and their roles,
+    reminders, variances, audit events. ``save`` gathers them here and ``flush`` writes them
+    in one statement per kind, so a caller saving many cases in one transaction (``fire_due``)
+    writes each kind once for all of them. Rows keep their order: each case's, case by case."""
+
+    timers_of: list[str] = field(default_factory=list)  # cases whose timer rows are rewritten
+    timers: list[dict[str, Any]] = field(default_factory=list)
+    ready_gone: dict[str, list[str]] = field(default_factory=dict)  # case id: task ids
+    ready_moved: list[dict[str, Any]] = field(default_factory=list)
+    ready_new: list[dict[str, Any]] = field(default_factory=list)
+    ready_roles: list[dict[str, Any]] = field(default_factory=list)
+    reminders: list[dict[str, Any]] = field(default_factory=list)
+    variances: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def flush(self, session: Session) -> None:
+        """Write what was gathered, in an order the foreign keys accept (once: a ``Writes``
+        serves one flush)."""
+        if self.timers_of:
+            session.execute(_DELETE_TIMERS, {"case_ids": self.timers_of})
+        for case_id, gone in self.ready_gone.items():  # their roles go too (ON DELETE CASCADE)
+            session.execute(_DELETE_READY, {"case_id": case_id, "gone": gone})
+        if self.ready_moved:
+            session.execute(_MOVE_READY, self.ready_moved)
+        for table, rows in (
+            (case_timers, self.timers),
+            (case_tasks, self.ready_new),
+            (case_task_roles, self.ready_roles),
+            (reminders, self.reminders),
+            (variances, self.variances),
+            (case_events, self.events),
+        ):
+            if rows:
+                session.execute(insert(table), rows)
+
+
+def _gather_ready(
+    writes: Writes, case_id: str, *, run: CaseRun, active: bool, now: datetime
 ) -> None:
-    """Update the case's ready-step rows (what worklists read): drop the steps that are no
-    longer ready, move in place those whose due time or urgency changed, add the new ones
-    with their roles; untouched rows keep their ready_at."""
+    """The case's ready-step rows (what worklists read): drop the steps that are no longer
+    ready, move in place those whose due time or urgency changed, add the new ones with their
+    roles; untouched rows keep their ready_at."""
     before = {r.task_id: r for r in run.ready_steps_before}
     after = {r.task_id: r for r in run.ready_steps()} if active else {}
     gone = [task_id for task_id in before if task_id not in after]
-    if gone:  # their role rows go with them (ON DELETE CASCADE)
-        session.execute(_DELETE_READY, {"case_id": case_id, "gone": gone})
-    moved = [
+    if gone:
+        writes.ready_gone[case_id] = gone
+    writes.ready_moved += [
         {"case": case_id, "task": r.task_id, "due": r.due_at, "urgent_now": r.urgent, "at": now}
         for task_id, r in after.items()
         if task_id in before
         and (before[task_id].due_at, before[task_id].urgent) != (r.due_at, r.urgent)
     ]
-    if moved:
-        session.execute(_MOVE_READY, moved)
     new = [r for task_id, r in after.items() if task_id not in before]
-    if not new:
-        return
-    session.execute(
-        insert(case_tasks),
-        [
-            {
-                "case_id": case_id,
-                "task_id": r.task_id,
-                "step": r.step_id,
-                "name": r.step.name if r.step else None,
-                "role": r.step.role if r.step else None,
-                "urgent": r.urgent,
-                "due_at": r.due_at,
-                "ready_at": now,
-            }
-            for r in new
-        ],
-    )
-    roles = [
+    writes.ready_new += [
+        {
+            "case_id": case_id,
+            "task_id": r.task_id,
+            "step": r.step_id,
+            "name": r.step.name if r.step else None,
+            "role": r.step.role if r.step else None,
+            "urgent": r.urgent,
+            "due_at": r.due_at,
+            "ready_at": now,
+        }
+        for r in new
+    ]
+    writes.ready_roles += [
         {"case_id": case_id, "task_id": r.task_id, "role": role}
         for r in new
         if r.step is not None
         for role in r.step.roles
     ]
-    if roles:
-        session.execute(insert(case_task_roles), roles)
 
 
-def _write_timers(session: Session, case_id: str, *, run: CaseRun, active: bool) -> None:
-    """Rewrite the case's timer rows when its waiting timers changed (or it closed)."""
-    if active and not run.timers_changed():
-        return
-    session.execute(_DELETE_TIMERS, {"case_id": case_id})
-    rows = [
+def _gather(writes: Writes, case_id: str, *, run: CaseRun, active: bool, now: datetime) -> None:
+    if not active or run.timers_changed():  # timer rows are rewritten only when they changed
+        writes.timers_of.append(case_id)
+        writes.timers += [
+            {
+                "case_id": case_id,
+                "task_id": t.task_id,
+                "step": t.step,
+                "deadline": t.deadline,
+                "due_at": t.due_at,
+            }
+            for t in (run.waiting_timers() if active else [])
+        ]
+    _gather_ready(writes, case_id, run=run, active=active, now=now)
+    writes.reminders += [
         {
             "case_id": case_id,
-            "task_id": t.task_id,
-            "step": t.step,
-            "deadline": t.deadline,
-            "due_at": t.due_at,
+            "kind": r.kind,
+            "step": r.step,
+            "recipients": list(r.recipients),
+            "due_at": r.due_at,
+            "raised_at": now,
+            "status": ReminderStatus.PENDING,
         }
-        for t in (run.waiting_timers() if active else [])
+        for r in run.journal.reminders
     ]
-    if rows:
-        session.execute(insert(case_timers), rows)
+    writes.variances += [
+        {
+            "case_id": case_id,
+            "code": v.code,
+            "step": v.step,
+            "rule": v.rule,
+            "evidence": v.evidence,
+            "at": now,
+        }
+        for v in run.journal.variances
+    ]
+    writes.events += [
+        {
+            "case_id": case_id,
+            "at": e.at,
+            "type": e.type,
+            "step": e.step,
+            "actor": e.actor,
+            "detail": e.detail,
+            "evidence": e.evidence,
+        }
+        for e in run.journal.events
+    ]
 
 
 def save(
@@ -168,9 +225,12 @@ def save(
     patient_ref: str | None,
     status: CaseStatus,
     cancel_reason: str | None = None,
+    writes: Writes | None = None,
 ) -> dict[str, Any]:
     """Persist a run: state, version, timers, ready steps, reminders, variances, events;
-    return the case row as it now stands."""
+    return the case row as it now stands. The case row is written at once (its version
+    checked: VersionConflict, with nothing of this case written); the other rows go into
+    ``writes`` when given, for the caller to flush, and are written before returning if not."""
     case_id, version = row["id"], row["version"]
     if status == CaseStatus.ACTIVE and run.workflow.is_completed():
         status = CaseStatus.ENDED
@@ -197,41 +257,10 @@ def save(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         actual = session.scalar(select(cases.c.version).where(cases.c.id == case_id))
         raise VersionConflict(case_id, version, int(actual or 0))
-    active = status == CaseStatus.ACTIVE
-    _write_timers(session, case_id, run=run, active=active)
-    _write_ready(session, case_id, run=run, active=active, now=now)
-    if run.journal.reminders:
-        session.execute(
-            insert(reminders),
-            [
-                {
-                    "case_id": case_id,
-                    "kind": r.kind,
-                    "step": r.step,
-                    "recipients": list(r.recipients),
-                    "due_at": r.due_at,
-                    "raised_at": now,
-                    "status": ReminderStatus.PENDING,
-                }
-                for r in run.journal.reminders
-            ],
-        )
-    if run.journal.variances:
-        session.execute(
-            insert(variances),
-            [
-                {
-                    "case_id": case_id,
-                    "code": v.code,
-                    "step": v.step,
-                    "rule": v.rule,
-                    "evidence": v.evidence,
-                    "at": now,
-                }
-                for v in run.journal.variances
-            ],
-        )
-    _write_events(session, case_id, events=run.journal.events)
+    own = writes if writes is not None else Writes()
+    _gather(own, case_id, run=run, active=status == CaseStatus.ACTIVE, now=now)
+    if writes is None:
+        own.flush(session)
     return saved
 
 

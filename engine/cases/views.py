@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from .. import definitions
 from ..clock import Clock
 from ..errors import CaseNotFound
-from ..runtime import CaseRun, Event, ReadyStep, WaitingTimer, load_state
+from ..runtime import CaseRun, DeadlineBounds, Event, ReadyStep, WaitingTimer, load_state
 from ..sandbox import script_engine
 from ..store import case_events, case_timers, cases, reminders, variances
 from ..vocabulary import CaseStatus, EventType, ReminderStatus
@@ -43,6 +43,10 @@ class Deadline:
     step: str
     due_at: datetime
     status: str
+    latest_at: datetime | None = None
+    """The latest it may be moved to on this case (None: unbounded, or not computable)."""
+    earliest_at: datetime | None = None
+    """Moving it earlier than this is a departure from the guideline (None: no such limit)."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,10 @@ def ready_task(ready: ReadyStep, *, now: datetime) -> ReadyTask:
     )
 
 
+def _limit_times(found: DeadlineBounds | None) -> tuple[datetime | None, datetime | None]:
+    return (found.latest_at, found.earliest) if found else (None, None)
+
+
 def build_view(
     session: Session,
     row: Mapping[str, Any],
@@ -211,11 +219,13 @@ def build_view(
     ready: list[ReadyStep],
     clock: Clock,
     timers: list[WaitingTimer] | None = None,
+    bounds: Mapping[str, DeadlineBounds] | None = None,
     reminders_known: list[ReminderView] | None = None,
     variances_known: list[VarianceView] | None = None,
 ) -> CaseView:
     """Assemble a case view from its row, its definition version and its ready steps; timers,
-    reminders and variances are read from their rows unless the caller already knows them."""
+    reminders and variances are read from their rows unless the caller already knows them;
+    ``bounds`` are what the deadlines' limits come to, by timer task id."""
     case_id = row["id"]
     now = clock.now()
     if timers is None:
@@ -223,8 +233,15 @@ def build_view(
             WaitingTimer(t.task_id, t.step, t.deadline, t.due_at)
             for t in session.execute(select(case_timers).where(case_timers.c.case_id == case_id))
         ]
+    bounds = bounds or {}
     deadlines = [
-        Deadline(t.deadline or t.step, t.step, t.due_at, "waiting" if t.due_at > now else "due")
+        Deadline(
+            t.deadline or t.step,
+            t.step,
+            t.due_at,
+            "waiting" if t.due_at > now else "due",
+            *_limit_times(bounds.get(t.task_id)),
+        )
         for t in sorted(timers, key=lambda t: t.due_at)
     ]
     raised = reminders_known
@@ -287,11 +304,20 @@ def get_case(session: Session, case_id: str, *, clock: Clock) -> CaseView:
     row = _row(session, case_id)
     loaded = definitions.load(session, row.definition_id)
     ready: list[ReadyStep] = []
+    bounds: dict[str, DeadlineBounds] = {}
     if row.status == CaseStatus.ACTIVE:
         workflow = load_state(row.state, parsed=loaded.parsed, script_engine=script_engine(clock))
         run = CaseRun(case_id=case_id, workflow=workflow, pathway=loaded, clock=clock, actor=None)
         ready = run.ready_steps()
-    return build_view(session, row._asdict(), version=loaded.info.version, ready=ready, clock=clock)
+        bounds = run.deadline_bounds()
+    return build_view(
+        session,
+        row._asdict(),
+        version=loaded.info.version,
+        ready=ready,
+        clock=clock,
+        bounds=bounds,
+    )
 
 
 def timeline(session: Session, case_id: str) -> list[Event]:

@@ -57,6 +57,27 @@ class ReadyStep:
 
 
 @dataclass(frozen=True)
+class DeadlineBounds:
+    """What the diagram's limits on a deadline (``pathway.deadline.*``) come to on one case,
+    as the move of that deadline checks them."""
+
+    latest: datetime | None = None
+    """``pathway.deadline.latest`` on this case's data."""
+    current: datetime | None = None
+    """Its due time, when it may never move later (``pathway.deadline.later`` is ``never``)."""
+    earliest: datetime | None = None
+    """``pathway.deadline.earliest``: earlier than this is a departure from the guideline."""
+    latest_unknown: bool = False
+    """True when the latest could not be worked out on this case (every move is refused)."""
+
+    @property
+    def latest_at(self) -> datetime | None:
+        """The latest time it may move to; None when nothing bounds it or it is unknown."""
+        found = [t for t in (self.latest, self.current) if t is not None]
+        return None if self.latest_unknown or not found else min(found)
+
+
+@dataclass(frozen=True)
 class WaitingTimer:
     """A timer the workflow is waiting on."""
 

@@ -31,7 +31,7 @@ from ..sandbox import expressions
 from ..steps import Step
 from ..vocabulary import EventType, Role
 from . import amendments, deadlines, reports
-from .records import Journal
+from .records import DeadlineBounds, Journal
 from .tree import TaskTree, due_of
 
 log = logging.getLogger(__name__)
@@ -220,6 +220,10 @@ class CaseRun(TaskTree):
     def reschedule(self, kind: str, due_at: datetime, reason: str) -> None:
         """Move a deadline within the diagram's limits (see ``deadlines``)."""
         deadlines.reschedule(self, kind, due_at, reason)
+
+    def deadline_bounds(self) -> dict[str, DeadlineBounds]:
+        """What each waiting deadline's limits come to, by timer task id (see ``deadlines``)."""
+        return deadlines.deadline_bounds(self)
 
     def amend(self, step_id: str, data: Any, reason: str) -> None:
         """Correct fields of a completed step (see ``amendments``)."""

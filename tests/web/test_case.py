@@ -4,8 +4,9 @@ opening a step's form, and the actions: moving a deadline and cancelling the cas
 
 from __future__ import annotations
 
+import calendar
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -296,6 +297,45 @@ def test_the_six_week_reassessment_is_moved_earlier_with_a_reason(site: Server, 
             if d["kind"] == "reassessment_due_6_weeks"
         )
     assert datetime.fromisoformat(due) == when
+
+
+def test_the_move_form_gives_the_dates_this_cases_limits_come_to(site: Server, page: Page) -> None:
+    """A coordinator sees the latest date the 3-month referral may move to, as a date in the
+    clinic's time zone, and the field goes no further; the 6-week reassessment's field starts
+    at its earliest, which only a clinician may go before."""
+    onset = date.today() - timedelta(days=10)
+    case_id = new_case(site, patient_ref="MRN-LIMITS", symptom_onset=onset.isoformat())
+    with site.client("cy", "clinician") as client:
+        complete(client, case_id, "red_flag_screen", NO_RED_FLAGS)
+        complete(client, case_id, "conservative_plan", PLAN)
+        started = datetime.now(ZoneInfo(ZONE)).date()
+        limits = {d["kind"]: d for d in client.get(f"/cases/{case_id}").json()["deadlines"]}
+    year, month = divmod(onset.month - 1 + 3, 12)
+    last_day = calendar.monthrange(onset.year + year, month + 1)[1]
+    latest = date(onset.year + year, month + 1, min(onset.day, last_day))
+    earliest = started + timedelta(weeks=6)
+    zone = ZoneInfo(ZONE)
+    assert datetime.fromisoformat(limits["referral_escalation_3_months"]["latest_at"]) == (
+        datetime(latest.year, latest.month, latest.day, tzinfo=zone)
+    )
+    complaints = open_case(page, site, case_id, "coordinator")
+    page.locator("#deadline-referral_escalation_3_months").get_by_text("Move this deadline").click()
+    form = page.locator("#deadline-referral_escalation_3_months-form")
+    shown = rf"{latest.day} {latest.strftime('%b')}t? {latest.year}, 00:00"
+    expect(form).to_contain_text(re.compile(rf"Latest on this case: {shown}\."))
+    expect(form).to_contain_text("3 months after symptom onset")
+    field = form.get_by_label(re.compile(r"^New due date and time"))
+    expect(field).to_have_attribute("max", f"{latest.isoformat()}T00:00")
+    page.locator("#deadline-reassessment_due_6_weeks").get_by_text("Move this deadline").click()
+    form = page.locator("#deadline-reassessment_due_6_weeks-form")
+    shown = rf"{earliest.day} {earliest.strftime('%b')}t? {earliest.year}, 00:00"
+    expect(form).to_contain_text(
+        re.compile(rf"6 weeks after conservative care started \(on this case {shown}\)")
+    )
+    field = form.get_by_label(re.compile(r"^New due date and time"))
+    expect(field).to_have_attribute("min", f"{earliest.isoformat()}T00:00")
+    expect(field).not_to_have_attribute("max", re.compile(r"."))
+    assert complaints == []
 
 
 def test_a_case_is_cancelled_with_a_reason_after_a_confirmation(site: Server, page: Page) -> None:

@@ -1,7 +1,8 @@
 """Redis stopped for 30 s while timers fall due, with real processes: a Redis server of the
 test's own (no persistence, so whatever it held is lost), `pathway serve`, `pathway worker`,
 `pathway beat` on PostgreSQL and a webhook receiver. The API keeps answering throughout; once
-Redis is back, every reminder arrives, none lost, without restarting anything."""
+Redis is back, every reminder arrives, none lost, without restarting anything. The worker
+and the beat each log one line when Redis goes and one when it returns, no traceback."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from tests.workers.conftest import (
     wait,
     worker_env,
 )
+from tests.workers.outage_log import assert_one_outage
 from tests.workers.test_resilience import Receiver, _reminders, _settled
 
 OUTAGE = 30.0
@@ -123,14 +125,25 @@ def test_redis_down_for_30_s_while_timers_fall_due_loses_no_reminder(
             r for r in _reminders(db, everything) if r.status == ReminderStatus.SENT
         ]
         own_redis.start()
+        up_at = time.monotonic()
         done = wait(_settled(db, everything, ReminderStatus.SENT), timeout=60)
         # More sweeps: nothing may arrive again under another id.
         assert more_sweeps(tmp_path, 2), logs(tmp_path)
         alive = [p.poll() is None for p in processes]
+        # Both are back by now: the sweeps went round again.
+        away = time.monotonic() - down_at
     finally:
         stop(processes)
         stop_server(api)
     assert done, logs(tmp_path)
+    for name in ("worker.log", "beat.log"):
+        assert_one_outage(
+            tmp_path / name,
+            "broker",
+            own_redis.url,
+            at_least=int(up_at - down_at) - 1,
+            at_most=int(away) + 1,
+        )
     assert alive == [True, True], "the worker and the beat rode out the outage themselves"
     assert answers and all(status == 200 for _, status, _ in answers), answers
     assert max(seconds for _, _, seconds in answers) < 2, answers

@@ -5,7 +5,8 @@
 // the actions (move a deadline, report a red flag, add a note, cancel the case); below, the timeline, the clinical record,
 // variances and reminders. Choosing a step shows why it is there: its rationale and evidence.
 // Opened from the worklist (?step=…), the page goes straight to that step's form.
-import { ApiError, api, clinicInput, clinicTime, el, fromClinicInput, showStatus, zone } from './lib/api.js';
+import { ApiError, api, breakable, clinicInput, clinicTime, el, fromClinicInput, showStatus, zone } from './lib/api.js';
+import { limitsOf } from './lib/limits.js';
 import { createViewer } from './viewer.js';
 
 const caseId = decodeURIComponent(window.location.pathname.split('/')[2] || '');
@@ -537,40 +538,11 @@ function noteForm() {
   return el('details', { class: 'action' }, el('summary', {}, 'Add a note'), form);
 }
 
-// A limit's expression in words where it is the usual shape ("add_weeks(conservative_care_started,
-// 6)" is "6 weeks after conservative care started"); otherwise as the diagram writes it.
-function inWords(expression) {
-  const found = /^add_(days|weeks|months)\(\s*([a-z_][a-z0-9_]*)\s*,\s*(\d+)\s*\)$/i.exec(expression.trim());
-  if (!found) return expression;
-  const [, unit, name, count] = found;
-  return `${count} ${count === '1' ? unit.slice(0, -1) : unit} after ${name.replaceAll('_', ' ')}`;
-}
-
-// A deadline's limits as the diagram writes them on its timer (pathway.deadline.*).
-function limitsOf(deadline) {
+// A deadline's limits, as the diagram writes them on its timer and as dates on this case.
+function limitsFor(deadline) {
   const registry = viewer?.get('elementRegistry');
   const timer = registry ? timersOf(registry, deadline)[0] : null;
-  const props = properties(timer?.businessObject);
-  const notes = ['Not in the past.'];
-  const attrs = { min: clinicInput(Date.now()) };
-  if (props['pathway.deadline.later'] === 'never') {
-    notes.push(`It may be brought forward, never later than it is: latest ${clinicTime(deadline.due_at)}.`);
-    attrs.max = clinicInput(deadline.due_at);
-  }
-  if (props['pathway.deadline.latest']) {
-    notes.push(`Latest: ${inWords(props['pathway.deadline.latest'])}. ${props['pathway.deadline.latest.rule'] || ''}`.trim());
-  }
-  if (props['pathway.deadline.earliest']) {
-    const needs = props['pathway.deadline.earlier.role'];
-    const records = props['pathway.deadline.earlier.variance'];
-    notes.push(
-      `Earliest without a variance: ${inWords(props['pathway.deadline.earliest'])}.` +
-        (needs ? ` Earlier needs the ${needs} role` : ' Earlier') +
-        (records ? ` and records the variance ${records.replaceAll('_', ' ')}.` : '.') +
-        (props['pathway.deadline.earlier.rule'] ? ` ${props['pathway.deadline.earlier.rule']}` : ''),
-    );
-  }
-  return { notes, attrs };
+  return limitsOf(deadline, properties(timer?.businessObject), mayAct);
 }
 
 function reasonField(prefix, label) {
@@ -588,7 +560,7 @@ function reasonField(prefix, label) {
 function rescheduleForm(deadline) {
   const prefix = `deadline-${deadline.kind}`;
   const name = deadline.kind.replaceAll('_', ' ');
-  const { notes, attrs } = limitsOf(deadline);
+  const { notes, attrs } = limitsFor(deadline);
   const hintId = fieldId(prefix, 'due_at-hint');
   const form = el(
     'form',
@@ -743,8 +715,8 @@ function recordTable(record) {
         el(
           'tr',
           {},
-          el('td', {}, entry.step),
-          el('th', { scope: 'row' }, entry.field),
+          el('td', {}, breakable(entry.step)),
+          el('th', { scope: 'row' }, breakable(entry.field)),
           el('td', {}, shown(entry.value)),
           el('td', {}, entry.entered_by || '—'),
           el('td', {}, el('time', { datetime: entry.entered_at }, clinicTime(entry.entered_at))),

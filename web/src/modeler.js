@@ -2,8 +2,9 @@
 // with its properties panel (Camunda properties, the pathway's element templates) and
 // bpmnlint (the project's rules) as one edits. Modelers and admins also validate on the
 // server (each problem shown on its element), see the diff against the deployed version in
-// clinical words, deploy, and move running cases (dry run first). Other roles only read:
-// the server leaves those controls out of their page, and the API refuses them anyway.
+// clinical words, deploy, and move running cases (dry run first: lib/migration.js). Other
+// roles only read: the server leaves those controls out of their page, and the API refuses
+// them anyway. The diagram is worked from the keyboard too (its SVG takes the focus).
 import 'bpmn-js/dist/assets/diagram-js.css';
 import 'bpmn-js/dist/assets/bpmn-js.css';
 import 'bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css';
@@ -22,7 +23,9 @@ import camundaModdle from 'camunda-bpmn-moddle/resources/camunda.json';
 import lintModule from 'bpmn-js-bpmnlint';
 import lintConfig from 'pathway-bpmnlint-config';
 import elementTemplates from 'pathway-element-templates';
-import { ApiError, api, clinicTime, el, showStatus } from './lib/api.js';
+import { ApiError, api, breakable, clinicTime, el, showStatus } from './lib/api.js';
+import { setUpMigration, showMigrationVersions } from './lib/migration.js';
+import unstyledIconsModule from './lib/unstyled-icons.js';
 
 export function createModeler({ container, propertiesParent }) {
   return new Modeler({
@@ -36,6 +39,7 @@ export function createModeler({ container, propertiesParent }) {
       CamundaPlatformPropertiesProviderModule,
       ElementTemplatesPropertiesProviderModule,
       lintModule,
+      unstyledIconsModule,
     ],
     moddleExtensions: { camunda: camundaModdle },
   });
@@ -44,6 +48,16 @@ export function createModeler({ container, propertiesParent }) {
 const $ = (id) => document.getElementById(id);
 const canChange = Boolean($('change-actions'));
 const modeler = createModeler({ container: $('canvas'), propertiesParent: $('properties') });
+
+// bpmn-js 18 (diagram-js 15) binds its keyboard shortcuts to the canvas's own SVG element
+// (focusable, tabindex 0) and hears them while it has the focus: that element is the
+// diagram's one stop in the Tab order, named, and described by the page's list of shortcuts.
+const surface = modeler.get('keyboard').getBinding();
+surface.setAttribute('role', 'application');
+surface.setAttribute('aria-roledescription', 'diagram editor');
+surface.setAttribute('aria-label', 'Diagram');
+surface.setAttribute('aria-describedby', 'keyboard-hint');
+const focusDiagram = () => modeler.get('canvas').focus();
 
 // The version open in the editor: its pathway, number and files (the BPMN file is edited;
 // the DMN files it calls go along unchanged).
@@ -95,7 +109,7 @@ async function loadCatalogue() {
         el(
           'tr',
           {},
-          el('th', { scope: 'row' }, v.pathway),
+          el('th', { scope: 'row' }, breakable(v.pathway)),
           el('td', {}, `Version ${v.version}${v.version === entry.latest_version ? ' (newest)' : ''}`),
           el('td', {}, el('time', { datetime: v.created_at }, clinicTime(v.created_at))),
           el('td', {}, String(v.running_cases)),
@@ -139,15 +153,16 @@ async function open(version) {
     opened = { pathway: version.pathway, version: version.version, files, bpmnName: bpmn.name };
     $('editor').hidden = false;
     $('editor-title').textContent = `${version.pathway}, version ${version.version}`;
+    surface.setAttribute('aria-label', `Diagram of ${version.pathway} version ${version.version}`);
     await modeler.importXML(await bpmn.blob.text());
     modeler.get('canvas').zoom('fit-viewport');
     clearServerFindings();
     if (canChange) {
       $('diff').textContent = `Compare with version ${version.version}`;
-      showMigrationVersions(version.version);
+      showMigrationVersions(version.pathway, version.version);
     }
     showStatus(`Editing ${version.pathway} version ${version.version}. Nothing is deployed until you deploy.`);
-    $('canvas').focus();
+    focusDiagram();
   } catch (error) {
     showStatus(`The diagram could not be opened: ${error.message}`, { error: true });
   }
@@ -212,7 +227,7 @@ function showProblems(problems) {
         if (root && root !== canvas.getRootElement()) canvas.setRootElement(root);
         canvas.scrollToElement(element);
         modeler.get('selection').select(element);
-        $('canvas').focus();
+        focusDiagram();
       });
       item.append(show);
     }
@@ -288,92 +303,12 @@ async function deploy() {
     if (deployed) {
       opened = { ...opened, pathway: data.pathway, version: data.version };
       $('editor-title').textContent = `${data.pathway}, version ${data.version}`;
+      surface.setAttribute('aria-label', `Diagram of ${data.pathway} version ${data.version}`);
       $('diff').textContent = `Compare with version ${data.version}`;
-      showMigrationVersions(from, data.version);
+      showMigrationVersions(data.pathway, from, data.version);
     }
   } catch (error) {
     showStatus(`Deployment failed: ${error.message}`, { error: true });
-  }
-}
-
-// --- migrations ----------------------------------------------------------------------------
-
-async function showMigrationVersions(from, to) {
-  const { versions } = await api(`/definitions/${encodeURIComponent(opened.pathway)}/versions`);
-  const options = (selected) =>
-    versions.map((v) =>
-      el(
-        'option',
-        { value: String(v.version), selected: v.version === selected ? 'selected' : undefined },
-        `Version ${v.version} (${v.running_cases} running)`,
-      ),
-    );
-  const newest = versions[versions.length - 1].version;
-  $('migrate-from').replaceChildren(...options(from));
-  $('migrate-to').replaceChildren(...options(to || newest));
-  $('migration').hidden = false;
-}
-
-function showMoves(view) {
-  const outcomes = Object.entries(view.counts)
-    .map(([outcome, count]) => `${count} ${outcome.replaceAll('_', ' ')}`)
-    .join(', ');
-  const rows = view.cases.map((move) =>
-    el(
-      'tr',
-      {},
-      el('th', { scope: 'row' }, el('a', { href: `/cases/${encodeURIComponent(move.case_id)}` }, move.case_id)),
-      el('td', {}, move.outcome.replaceAll('_', ' ')),
-      el('td', {}, move.reason || '—'),
-    ),
-  );
-  $('moves').replaceChildren(...rows);
-  $('moves-caption').textContent = view.dry_run
-    ? `Dry run: each running case of version ${view.from}, moved to version ${view.to} or not`
-    : `Migration from version ${view.from} to version ${view.to}: each case`;
-  $('moves-wrap').hidden = rows.length === 0;
-  return outcomes;
-}
-
-function chosenVersions() {
-  return { from: Number($('migrate-from').value), to: Number($('migrate-to').value) };
-}
-
-async function dryRun(event) {
-  event.preventDefault();
-  const { from, to } = chosenVersions();
-  const path = `/definitions/${encodeURIComponent(opened.pathway)}/migrations`;
-  try {
-    const view = await api(path, { method: 'POST', body: { from, to, dry_run: true } });
-    const outcomes = showMoves(view);
-    $('migration-status').textContent = view.total
-      ? `Dry run, nothing moved: ${view.total} running case(s) on version ${from}: ${outcomes}.`
-      : `Dry run: no running cases on version ${from}.`;
-  } catch (error) {
-    $('migration-status').textContent = `The dry run failed: ${error.message}`;
-  }
-}
-
-async function migrate() {
-  const { from, to } = chosenVersions();
-  const path = `/definitions/${encodeURIComponent(opened.pathway)}/migrations`;
-  try {
-    let view = await api(path, { method: 'POST', body: { from, to } });
-    $('migration-progress-wrap').hidden = false;
-    for (;;) {
-      $('migration-progress').max = Math.max(view.total, 1);
-      $('migration-progress').value = view.total ? view.done : 1;
-      const outcomes = showMoves(view);
-      $('migration-status').textContent = view.finished_at
-        ? `Migration ${view.id} finished: ${view.total} case(s): ${outcomes || 'none'}.`
-        : `Migration ${view.id}: ${view.done} of ${view.total} case(s) done.`;
-      if (view.finished_at || view.status !== 'running') break;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      view = await api(view.href);
-    }
-    await loadCatalogue();
-  } catch (error) {
-    $('migration-status').textContent = `The migration failed: ${error.message}`;
   }
 }
 
@@ -381,8 +316,7 @@ if (canChange) {
   $('validate').addEventListener('click', validate);
   $('diff').addEventListener('click', compare);
   $('deploy').addEventListener('click', deploy);
-  $('migration-form').addEventListener('submit', dryRun);
-  $('migrate').addEventListener('click', migrate);
+  setUpMigration({ onEnded: loadCatalogue });
 }
 
 loadCatalogue()

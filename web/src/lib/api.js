@@ -109,3 +109,11 @@ export function showStatus(text, { error = false } = {}) {
   status.textContent = text;
   status.classList.toggle('error', error);
 }
+
+// An identifier (a pathway, step or field name) that may wrap after each underscore, so a
+// narrow window (or 200% zoom) wraps it rather than scrolling sideways.
+export function breakable(name) {
+  return String(name)
+    .split('_')
+    .flatMap((part, i) => (i ? ['_', el('wbr'), part] : [part]));
+}
