@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import engine
 
-from . import definitions, migrations, pages, problems, routes, uploads, worklist
+from . import definitions, metrics, migrations, pages, problems, routes, uploads, worklist
 from .auth import TokenVerifier
 from .settings import ApiSettings, get_settings
 
@@ -225,6 +225,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(worklist.router)
     app.include_router(definitions.router)
     app.include_router(migrations.router)
+    if settings.metrics:  # off by default: then /metrics is a 404 like any unknown path
+        app.include_router(metrics.router)
 
     app.add_middleware(pages.SecurityHeaders)
     app.add_middleware(

@@ -36,6 +36,10 @@ class ApiSettings(EngineSettings):
     """The longest a token may live, from its ``iat`` (or from now, without one): a token
     that names a later ``exp`` is refused, so a leaked one cannot outlast a working day."""
 
+    metrics: bool = False
+    """Serve ``GET /metrics`` (Prometheus; no sign-in, no patient data): the scheduler's
+    backlog, read from the database at each scrape. Off: the path is a 404."""
+
     _empty_is_unset = field_validator(
         "jwt_secret", "jwt_jwks", "jwt_issuer", "jwt_audience", mode="before"
     )(empty_is_unset)

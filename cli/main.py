@@ -14,7 +14,7 @@ from pathlib import Path
 import engine
 from cli import simulate
 
-from . import modeling
+from . import modeling, status
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -127,6 +127,15 @@ def _worker(args: argparse.Namespace) -> int:
         f"Pathway worker on {settings.broker_url.split('@')[-1]}; reminders go to: "
         + settings.describe_channels()
     )
+    if settings.metrics:  # before the pool starts: its children inherit the set-up
+        from workers import metrics
+
+        try:
+            address = metrics.serve(settings)
+        except metrics.MetricsUnavailable as exc:
+            print(f"pathway worker: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"  metrics (Prometheus, no sign-in): {address}")
     sys.stdout.flush()
     app.worker_main(
         [
@@ -265,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(func=_token)
 
     modeling.register(commands)
+    status.register(commands)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

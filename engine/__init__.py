@@ -124,9 +124,11 @@ from .scenarios import (
 from .scheduling import SUPERSEDED as REMINDER_SUPERSEDED
 from .scheduling import Delivery as ReminderDelivery
 from .scheduling import (
+    Backlog,
     FireReport,
     ReminderMessage,
     ReminderRecord,
+    backlog,
     fire_due,
     list_reminders,
     lock_due_cases,
@@ -232,6 +234,9 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "list_reminders",
     "ReminderMessage",
     "ReminderRecord",
+    # the scheduler's backlog, as figures (API /metrics, pathway status)
+    "backlog",
+    "Backlog",
     # definitions: deploying and validating pathways (API, CLI)
     "deploy",
     "deploy_bundled",

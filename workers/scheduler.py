@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import engine
 
+from . import metrics
 from .channels import Channel, Plan, batch_connection, channels_for, deliver_batch
 from .settings import WorkerSettings
 
@@ -83,6 +84,7 @@ def sweep(
             break
         if time.monotonic() - started >= settings.sweep_seconds:
             break
+    metrics.sweep_took(time.monotonic() - started)  # metrics: sweep duration
     if fired or reaped or published or failed:
         log.info(
             "sweep: %d cases advanced, %d failed, %d reminders reaped, %d published",
@@ -183,7 +185,11 @@ def send_batch(
             backoff_base=settings.reminder_backoff_seconds,
         )
     statuses.update(recorded)
-    for message in messages:
+    now = clock.now()
+    for message, outcome in zip(messages, outcomes, strict=True):
+        metrics.delivery_recorded(
+            outcome, recorded[message.id], due_at=message.due_at, at=now
+        )  # metrics
         log.info(
             "reminder %d of case %s: attempt %d, %s",
             message.id,

@@ -55,6 +55,12 @@ class WorkerSettings(EngineSettings):
     port: int = 8000
     """Where the API listens (the same variables the API reads): links default to it."""
 
+    metrics: bool = False
+    """``pathway worker`` serves its metrics (Prometheus) on ``metrics_host:metrics_port``."""
+
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=1, le=65535)
+
     _empty_is_unset = field_validator("smtp_host", "webhook_url", "webhook_secret", mode="before")(
         empty_is_unset
     )

@@ -56,3 +56,13 @@ def test_start_order_and_persistence(compose: dict[str, Any]) -> None:
     assert any(v.endswith(":/var/lib/postgresql/data") for v in services["postgres"]["volumes"])
     for name in ("postgres", "redis", "api", "worker"):
         assert "healthcheck" in services[name], name
+
+
+def test_metrics_are_off_unless_asked_and_the_workers_stay_inside(compose: dict[str, Any]) -> None:
+    env = compose["x-pathway-env"]
+    assert env["PATHWAY_METRICS"] == "${PATHWAY_METRICS:-false}"
+    # The worker's metrics server answers on the compose network, where Prometheus runs ...
+    assert env["PATHWAY_METRICS_HOST"] == "0.0.0.0"
+    assert WorkerSettings(metrics_port=env["PATHWAY_METRICS_PORT"]).metrics_port == 9464
+    # ... and never on the host's own addresses: no sign-in guards it.
+    assert "ports" not in compose["services"]["worker"]
