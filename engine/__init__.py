@@ -122,7 +122,6 @@ from .scenarios import (
     run_scenario,
 )
 from .scheduling import SUPERSEDED as REMINDER_SUPERSEDED
-from .scheduling import Delivery as ReminderDelivery
 from .scheduling import (
     Backlog,
     FireReport,
@@ -134,6 +133,7 @@ from .scheduling import (
     lock_due_cases,
     next_due,
 )
+from .scheduling import Delivery as ReminderDelivery
 from .scheduling import claim as claim_reminder
 from .scheduling import claim_batch as claim_reminders
 from .scheduling import enqueue_due as enqueue_due_reminders
