@@ -33,6 +33,9 @@ from tests.workers.conftest import (
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
+# A webhook the workers of these tests never call (they send nothing), so the settings hold.
+UNUSED_HOOK = "http://127.0.0.1:9/hooks/pathway"
+
 
 def scrape(port: int) -> tuple[str, Samples]:
     """The worker's metrics page (empty when it does not answer yet), and its samples."""
@@ -140,6 +143,7 @@ def test_a_restarted_worker_does_not_count_a_previous_runs_figures_again(
         PATHWAY_METRICS="true",
         PATHWAY_METRICS_PORT=str(port),
         PROMETHEUS_MULTIPROC_DIR=str(folder),
+        PATHWAY_WEBHOOK_URL=UNUSED_HOOK,
     )
     processes = [start(["worker", "--concurrency", "1"], env, tmp_path / "worker.log")]
     try:
@@ -158,7 +162,12 @@ def test_a_worker_whose_metrics_port_is_taken_says_so_and_stops(
         taken.listen()
         port = taken.getsockname()[1]
         env = worker_env(
-            postgresql_db, tmp_path, broker, PATHWAY_METRICS="true", PATHWAY_METRICS_PORT=str(port)
+            postgresql_db,
+            tmp_path,
+            broker,
+            PATHWAY_METRICS="true",
+            PATHWAY_METRICS_PORT=str(port),
+            PATHWAY_WEBHOOK_URL=UNUSED_HOOK,
         )
         result = subprocess.run(
             [sys.executable, "-m", "cli.main", "worker"],
