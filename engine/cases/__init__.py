@@ -23,6 +23,7 @@ from .views import (
     ReminderView,
     VarianceView,
     build_view,
+    diagram_of,
     get_case,
     timeline,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "claim_task",
     "complete_task",
     "deliver_message",
+    "diagram_of",
     "get_case",
     "list_cases",
     "replay_start",
