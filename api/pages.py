@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import importlib.util
 import json
-import logging
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -22,13 +21,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-import engine
 from engine import Role
 
 from . import sessions
@@ -216,8 +213,6 @@ class BrowserRoute(APIRoute):
         return match, child
 
 
-log = logging.getLogger(__name__)
-
 router = APIRouter(include_in_schema=False)
 browser = APIRouter(include_in_schema=False, route_class=BrowserRoute)
 
@@ -241,11 +236,9 @@ def _to_signin(request: Request) -> RedirectResponse:
     return response
 
 
-def _page(
-    request: Request, name: str, *, changed_by: frozenset[Role] | None = None, diagram: str = ""
-) -> Response:
+def _page(request: Request, name: str, *, changed_by: frozenset[Role] | None = None) -> Response:
     """A page for the signed-in caller; with ``changed_by``, its change blocks only for
-    those roles (and admins). ``diagram``: the case page's (``_diagram_of``)."""
+    those roles (and admins)."""
     caller = _signed_in(request)
     if caller is None:
         return _to_signin(request)
@@ -257,7 +250,6 @@ def _page(
         csrf=request.cookies.get(sessions.CSRF_COOKIE, ""),
         timezone=settings.timezone,
         roles=" ".join(sorted(str(role) for role in caller.roles)),
-        diagram=diagram,
     )
 
 
@@ -267,28 +259,10 @@ def worklist_page(request: Request) -> Response:
     return _page(request, "worklist")
 
 
-def _diagram_of(request: Request, case_id: str) -> str:
-    """``pathway/version`` of the diagram a case's page draws, for its script to fetch while
-    the case loads: only for a caller who may read cases, and never patient data. Empty when
-    unknown (the script then waits for the case, as before)."""
-    caller = _signed_in(request)
-    if caller is None or not caller.has_any(engine.CARE_ROLES):
-        return ""
-    if len(case_id) > 36 or engine.identifier_problem(case_id) is not None:
-        return ""
-    try:
-        with request.app.state.sessions() as session:
-            found = engine.diagram_of(session, case_id)
-    except SQLAlchemyError:
-        log.warning("the case page's diagram could not be looked up", exc_info=True)
-        return ""
-    return "" if found is None else f"{found[0]}/{found[1]}"
-
-
 @browser.get("/cases/{case_id}")
-def case_page(request: Request, case_id: str) -> Response:
+def case_page(request: Request) -> Response:
     """A case: its diagram with the case's position, the step forms, timeline and record."""
-    return _page(request, "case", diagram=_diagram_of(request, case_id))
+    return _page(request, "case")
 
 
 @router.get("/modeler")

@@ -43,7 +43,6 @@ from .cases import (
     claim_task,
     complete_task,
     deliver_message,
-    diagram_of,
     get_case,
     list_cases,
     replay_start,
@@ -198,7 +197,6 @@ __all__ = [  # noqa: RUF022  (grouped by who uses them, not sorted)
     "MAX_NOTE",
     # queries: what people read (API)
     "get_case",
-    "diagram_of",
     "timeline",
     "list_cases",
     "worklist",

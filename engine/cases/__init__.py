@@ -23,7 +23,6 @@ from .views import (
     ReminderView,
     VarianceView,
     build_view,
-    diagram_of,
     get_case,
     timeline,
 )
@@ -50,7 +49,6 @@ __all__ = [
     "claim_task",
     "complete_task",
     "deliver_message",
-    "diagram_of",
     "get_case",
     "list_cases",
     "replay_start",

@@ -17,7 +17,6 @@ from ..errors import CaseNotFound
 from ..runtime import CaseRun, Event, ReadyStep, WaitingTimer, load_state
 from ..sandbox import script_engine
 from ..store import case_events, case_timers, cases, reminders, variances
-from ..store import definitions as definition_rows
 from ..vocabulary import CaseStatus, EventType, ReminderStatus
 
 
@@ -293,17 +292,6 @@ def get_case(session: Session, case_id: str, *, clock: Clock) -> CaseView:
         run = CaseRun(case_id=case_id, workflow=workflow, pathway=loaded, clock=clock, actor=None)
         ready = run.ready_steps()
     return build_view(session, row._asdict(), version=loaded.info.version, ready=ready, clock=clock)
-
-
-def diagram_of(session: Session, case_id: str) -> tuple[str, int] | None:
-    """The pathway and version a case runs on (the diagram its page draws), in one indexed
-    read and without the case's state or patient data; None for no such case."""
-    found = session.execute(
-        select(cases.c.pathway, definition_rows.c.version)
-        .join(definition_rows, definition_rows.c.id == cases.c.definition_id)
-        .where(cases.c.id == case_id)
-    ).first()
-    return None if found is None else (str(found.pathway), int(found.version))
 
 
 def timeline(session: Session, case_id: str) -> list[Event]:

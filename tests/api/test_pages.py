@@ -63,24 +63,3 @@ def test_a_versions_file_is_kept_by_the_browser_and_not_sent_again(api: Server) 
         refused = anonymous.get(file_address(1), headers={"If-None-Match": etag})
         assert refused.status_code == 401
         assert anonymous.get(file_address(1)).status_code == 401
-
-
-def test_the_case_page_names_its_diagram_to_the_care_team_only(api: Server) -> None:
-    case = new_case(api, "MRN-PAGE-0001")
-    case_id = str(case["id"])
-    expected = f"{PATHWAY}/{case['definition_version']}"
-    for roles in (("coordinator",), ("clinician",), ("admin",), ("modeler", "clinician")):
-        page = case_page(api, case_id, *roles)
-        assert named_diagram(page) == expected, roles
-        assert "MRN-PAGE-0001" not in page.text  # the page itself carries no patient data
-    # A modeler may not read cases: the page names nothing (and its script gets a 403).
-    assert named_diagram(case_page(api, case_id, "modeler")) == ""
-    # No such case, or an address no case could have: the page names nothing.
-    assert named_diagram(case_page(api, "0" * 36, "coordinator")) == ""
-    hostile = case_page(api, '"><img src=x onerror=alert(1)>', "coordinator")
-    assert named_diagram(hostile) == "" and "onerror" not in hostile.text
-    assert named_diagram(case_page(api, "x" * 300, "coordinator")) == ""
-    # Not signed in: the sign-in page, as before.
-    signed_out = case_page(api, case_id)
-    assert signed_out.status_code == 303
-    assert signed_out.headers["location"] == f"/signin?next=/cases/{case_id}"

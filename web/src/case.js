@@ -20,7 +20,6 @@ const roles = new Set(
 let current = null; // the case as last loaded
 let viewer = null;
 let diagramOf = null; // "pathway/version" of the diagram drawn
-let importing = null; // { key, done }: the diagram imported last (or being imported)
 
 function mayAct(role) {
   if (roles.has('admin') || !role) return true;
@@ -61,54 +60,22 @@ function visited(data, timeline) {
   return done;
 }
 
-async function importDiagram(key) {
-  if (!viewer) {
-    viewer = createViewer({ container: document.getElementById('diagram') });
-    viewer.on('element.click', (event) => showWhy(event.element));
-  }
-  const slash = key.lastIndexOf('/');
-  const pathway = encodeURIComponent(key.slice(0, slash));
-  const address = `/definitions/${pathway}/versions/${encodeURIComponent(key.slice(slash + 1))}/files/${pathway}.bpmn`;
-  const response = await fetch(address, { credentials: 'same-origin' });
-  if (!response.ok) throw new ApiError(response.status, `the diagram could not be read (${response.status})`);
-  const xml = await response.text();
-  performance.mark('pathway:diagram-fetched');
-  await viewer.importXML(xml);
-  performance.mark('pathway:diagram-imported');
-}
-
-// The diagram "pathway/version", fetched and imported once (one import at a time); a failed
-// one is tried again when next asked for.
-function diagramImported(key) {
-  if (importing?.key !== key) {
-    const before = importing ? importing.done.catch(() => {}) : Promise.resolve();
-    const done = before.then(() => importDiagram(key));
-    const entry = { key, done };
-    done.catch(() => {
-      if (importing === entry) importing = null;
-    });
-    importing = entry;
-  }
-  return importing.done;
-}
-
-// The page names the case's diagram when the server could tell (only to the care team): it
-// is fetched and imported while the case itself loads, rather than after.
-const named = document.querySelector('meta[name="pathway-diagram"]')?.getAttribute('content') || '';
-if (/^.+\/\d+$/.test(named)) diagramImported(named);
-
 async function drawDiagram(data, timeline) {
   const key = `${data.pathway}/${data.definition_version}`;
+  const container = document.getElementById('diagram');
+  if (!viewer) {
+    viewer = createViewer({ container });
+    viewer.on('element.click', (event) => showWhy(event.element));
+  }
   if (diagramOf !== key) {
-    await diagramImported(key);
-    // Imported while the case was still hidden: fitted now that it shows.
-    const canvas = viewer.get('canvas');
-    canvas.resized();
-    canvas.zoom('fit-viewport');
+    const address = `/definitions/${encodeURIComponent(data.pathway)}/versions/${data.definition_version}/files/${encodeURIComponent(data.pathway)}.bpmn`;
+    const response = await fetch(address, { credentials: 'same-origin' });
+    if (!response.ok) throw new ApiError(response.status, `the diagram could not be read (${response.status})`);
+    await viewer.importXML(await response.text());
     diagramOf = key;
+    viewer.get('canvas').zoom('fit-viewport');
   }
   mark(data, timeline);
-  performance.mark('pathway:diagram-marked');
 }
 
 const MARKS = ['is-completed', 'is-ready', 'is-taken', 'is-waiting', 'is-red-flag', 'is-current'];
