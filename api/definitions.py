@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -262,7 +262,11 @@ def list_versions(session: Transaction, caller: Reader, pathway: PathwayId) -> d
 
 @router.get(
     "/definitions/{pathway}/versions/{version}/files/{name}",
-    responses={**error_responses(404), 200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        **error_responses(404),
+        200: {"content": {"application/octet-stream": {}}},
+        304: {"description": "the caller's copy (If-None-Match) is this file"},
+    },
     response_class=Response,
 )
 def get_file(
@@ -271,20 +275,42 @@ def get_file(
     pathway: PathwayId,
     version: VersionNumber,
     name: FileName,
+    if_none_match: Annotated[str | None, Header(max_length=4000)] = None,
 ) -> Response:
-    """A deployed file, byte for byte as it was deployed."""
+    """A deployed file, byte for byte as it was deployed. A version's files never change:
+    the answer may be kept a year (by the caller's browser only), and 304 answers an
+    ``If-None-Match`` naming its ETag."""
     content = engine.definition_file(session, pathway, version, name)
     safe = name if FILENAME.match(name) else "definition.xml"
+    etag = f'"{hashlib.sha256(content).hexdigest()}"'
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
+    if _matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
     return Response(
         content,
         media_type="application/octet-stream",
         headers={
+            **headers,
             # Downloaded, never rendered: an uploaded XML file could carry markup.
             "Content-Disposition": f'attachment; filename="{safe}"',
             "X-Content-Type-Options": "nosniff",
-            "ETag": f'"{hashlib.sha256(content).hexdigest()}"',
         },
     )
+
+
+# Private: the files are read only by signed-in people, so no shared cache may keep them.
+IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag`` (weakly compared, as for a GET)."""
+    if not if_none_match:
+        return False
+    for tag in if_none_match.split(",")[:50]:
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/") == etag:
+            return True
+    return False
 
 
 @router.get("/definitions/{pathway}/versions/{a}/diff/{b}", responses=error_responses(404))

@@ -116,27 +116,38 @@ class NotBuilt(Exception):
 
 
 @lru_cache(maxsize=1)
-def _manifest() -> dict[str, str]:
+def _manifest() -> dict[str, Any]:
+    """An entry's name to its file, and under ``imports`` a script to the chunks it imports."""
     path = web_root() / "static" / "dist" / "manifest.json"
     try:
-        manifest: dict[str, str] = json.loads(path.read_text())
+        manifest: dict[str, Any] = json.loads(path.read_text())
     except OSError:
         raise NotBuilt() from None
     return manifest
 
 
+_SCRIPT = re.compile(r'<script type="module" src="\{\{asset:([\w.-]+)\}\}"></script>')
+
+
 @lru_cache(maxsize=8)
 def _shell(name: str) -> str:
-    """A page's HTML with its header and asset addresses in place (read once)."""
+    """A page's HTML with its header and asset addresses in place (read once). A script's
+    chunks are named before it (modulepreload): fetched with it, not once it has run."""
     root = web_root() / "pages"
     text = (root / f"{name}.html").read_text()
     text = text.replace("{{header}}", (root / "_header.html").read_text().strip())
     manifest = _manifest()
 
-    def asset(match: re.Match[str]) -> str:
-        return f"/static/dist/{quote(manifest[match.group(1)])}"
+    def address(file: str) -> str:
+        return f"/static/dist/{quote(file)}"
 
-    return re.sub(r"\{\{asset:([\w.-]+)\}\}", asset, text)
+    def preloaded(match: re.Match[str]) -> str:
+        chunks = manifest.get("imports", {}).get(match.group(1), [])
+        links = [f'<link rel="modulepreload" href="{address(chunk)}">\n' for chunk in chunks]
+        return "".join(links) + match.group(0)
+
+    text = _SCRIPT.sub(preloaded, text)
+    return re.sub(r"\{\{asset:([\w.-]+)\}\}", lambda m: address(manifest[m.group(1)]), text)
 
 
 _CHANGE_BLOCK = re.compile(r"<!--change-->.*?<!--/change-->", re.S)

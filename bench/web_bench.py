@@ -140,7 +140,8 @@ def until(page: Page, script: str, arg: Any = None) -> float:
 
 
 def where_the_time_goes(page: Page) -> dict[str, float]:
-    """Navigation timing and the ends of the page's requests, on the page's clock (ms)."""
+    """Navigation timing, the ends of the page's requests and the stages the page marks
+    (``performance.mark("pathway:…")``), on the page's clock (ms)."""
     return dict(
         page.evaluate(
             """() => {
@@ -156,6 +157,10 @@ def where_the_time_goes(page: Page) -> dict[str, float]:
                 else if (path === '/worklist') key = 'api_worklist';
                 if (key) out[key] = Math.max(out[key] || 0, r.responseEnd);
                 if (key && key.startsWith('api')) out[key + '_took'] = r.responseEnd - r.startTime;
+              }
+              // The stages the case page marks: the diagram fetched, imported, marked.
+              for (const m of performance.getEntriesByType('mark')) {
+                if (m.name.startsWith('pathway:')) out[m.name.slice(8).replaceAll('-', '_')] = m.startTime;
               }
               return out;
             }"""

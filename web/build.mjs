@@ -1,7 +1,8 @@
 // Bundles the pages' entry points (src/*.js, src/*.css) into static/dist with esbuild:
 // file names carry a content hash (served with a long cache) and static/dist/manifest.json
-// maps each entry's name to its file, for the API to put into the pages. bpmnlint's rules
-// are compiled from the project's .bpmnlintrc into a module first, so the modeler lints in
+// maps each entry's name to its file (and, under "imports", each script to the chunks it
+// imports), for the API to put into the pages. bpmnlint's rules are compiled from the
+// project's .bpmnlintrc into a module first, so the modeler lints in
 // the browser exactly as `make test` lints the bundled diagrams; the element templates in
 // bpmn/templates become a module too. Run by `make install`.
 import { readdir, readFile, rm, mkdir, writeFile } from 'node:fs/promises';
@@ -66,16 +67,32 @@ async function main() {
     metafile: true,
     logLevel: 'warning',
   });
+  const outputs = result.metafile.outputs;
+  // The chunks a script imports (statically, through other chunks too): the pages name them
+  // in <link rel="modulepreload">, so the browser fetches them with the entry, not after it.
+  const chunksOf = (file, seen = new Set()) => {
+    for (const imported of outputs[file]?.imports || []) {
+      if (imported.kind !== 'import-statement' || imported.external || seen.has(imported.path)) continue;
+      seen.add(imported.path);
+      chunksOf(imported.path, seen);
+    }
+    return seen;
+  };
   const manifest = {};
-  for (const [file, meta] of Object.entries(result.metafile.outputs)) {
+  const imports = {};
+  for (const [file, meta] of Object.entries(outputs)) {
     if (!meta.entryPoint) continue;
     const name = path.basename(meta.entryPoint).replace(/\.(js|css)$/, '');
     const ext = path.extname(file);
     manifest[`${name}${ext}`] = path.relative(out, path.resolve(file));
     if (meta.cssBundle) manifest[`${name}.css`] = path.relative(out, path.resolve(meta.cssBundle));
+    if (ext === '.js') {
+      imports[`${name}${ext}`] = [...chunksOf(file)].map((chunk) => path.relative(out, path.resolve(chunk))).sort();
+    }
   }
+  manifest.imports = imports;
   await writeFile(path.join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-  console.log(`web: ${Object.keys(manifest).length} assets in ${path.relative(process.cwd(), out)}`);
+  console.log(`web: ${Object.keys(manifest).length - 1} entries' assets in ${path.relative(process.cwd(), out)}`);
 }
 
 main().catch((error) => {
