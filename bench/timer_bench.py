@@ -216,7 +216,14 @@ class Processes:
         ]
         for command in commands:
             self.started.append(
-                subprocess.Popen(command, env=env, stdout=logs, stderr=subprocess.STDOUT, cwd=ROOT)
+                subprocess.Popen(
+                    command,
+                    env=env,
+                    stdout=logs,
+                    stderr=subprocess.STDOUT,
+                    cwd=ROOT,
+                    start_new_session=True,  # the worker's pool children go with it
+                )
             )
         return self
 
@@ -227,7 +234,7 @@ class Processes:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
 
     def delivered(self) -> int:
         """Requests received so far (duplicates included)."""
@@ -490,7 +497,8 @@ def bench_sweep(args: argparse.Namespace) -> None:
         code = (
             "import json, time, statistics\n"
             "import engine\n"
-            "from workers.tasks import clock, sessions, sweep\n"
+            "from workers.tasks import _clock, sessions, sweep\n"
+            "clock = _clock()\n"
             "with sessions().begin() as session:  # warm up: load the definition, connect\n"
             "    assert len(engine.fire_due(session, now=clock.now(), limit=1).cases) == 1\n"
             "t = time.perf_counter(); fired = sweep(); busy = time.perf_counter() - t\n"
