@@ -19,6 +19,11 @@ class WorkerSettings(EngineSettings):
     """How often the beat sweeps: fire due timers, publish due reminders, reap stuck ones."""
 
     sweep_batch: int = Field(default=200, ge=1, le=10_000)
+    fire_parallel: int = Field(default=2, ge=1, le=64)
+    """Worker processes that fire a backlog of due timers at once, the sweep's included
+    (PostgreSQL only: on SQLite, with one writer at a time, the sweep fires alone). Keep it
+    below ``pathway worker --concurrency``, or no process is left to send."""
+
     reminder_max_attempts: int = Field(default=8, ge=1, le=100)
     reminder_backoff_seconds: float = Field(default=30, ge=0)
     """First retry wait; it doubles with each attempt (at most an hour)."""
