@@ -60,14 +60,15 @@ def sweep(
     clock: engine.Clock,
     publish: Publish,
     fan_out: FanOut | None = None,
+    processes: int | None = None,
 ) -> SweepReport:
     """Reap stuck reminders, then fire due timers batch by batch, publishing each batch's
     reminders as soon as it is committed (a backlog starts going out after one batch, not
     after all of it). A sweep stops after one interval's worth of batches and the next one
     carries on. When its first batch is full (a backlog) and the database takes concurrent
-    writers, it asks ``fan_out`` for ``PATHWAY_FIRE_PARALLEL - 1`` fire tasks that work
-    beside it until its own interval ends, so that a backlog is fired by that many worker
-    processes at once while the others send."""
+    writers, it asks ``fan_out`` for fire tasks that work beside it until its own interval
+    ends, so that a backlog is fired by ``firers`` worker processes at once while the others
+    send (``processes``: the worker's pool size, when known)."""
     started = time.monotonic()  # the work budget is real time, whatever the clock says
     until = time.time() + settings.sweep_seconds
     with sessions.begin() as session:
@@ -76,7 +77,7 @@ def sweep(
             now=clock.now(),
             stale_after=timedelta(seconds=settings.reminder_claim_timeout),
         )
-    extra = firers(sessions, settings) - 1
+    extra = firers(sessions, settings, processes) - 1
     report = fire(
         sessions=sessions,
         settings=settings,
@@ -101,12 +102,19 @@ def sweep(
     )
 
 
-def firers(sessions: sessionmaker[Session], settings: WorkerSettings) -> int:
+def firers(
+    sessions: sessionmaker[Session], settings: WorkerSettings, processes: int | None = None
+) -> int:
     """How many worker processes may fire a backlog at once: ``PATHWAY_FIRE_PARALLEL`` on
-    PostgreSQL (``SKIP LOCKED`` splits the due cases between them), one on SQLite."""
+    PostgreSQL (``SKIP LOCKED`` splits the due cases between them), but at most one fewer
+    than the worker's ``processes`` (one is left to send); one on SQLite."""
     with sessions() as session:
         dialect = session.get_bind().dialect.name
-    return settings.fire_parallel if dialect == "postgresql" else 1
+    if dialect != "postgresql":
+        return 1
+    if processes is None:
+        return settings.fire_parallel
+    return max(1, min(settings.fire_parallel, processes - 1))
 
 
 def fire(

@@ -20,9 +20,9 @@ class WorkerSettings(EngineSettings):
 
     sweep_batch: int = Field(default=200, ge=1, le=10_000)
     fire_parallel: int = Field(default=2, ge=1, le=64)
-    """Worker processes that fire a backlog of due timers at once, the sweep's included
-    (PostgreSQL only: on SQLite, with one writer at a time, the sweep fires alone). Keep it
-    below ``pathway worker --concurrency``, or no process is left to send."""
+    """Worker processes that fire a backlog of due timers at once, the sweep's included: at
+    most the worker's ``--concurrency`` less one (a process is left to send), and one on
+    SQLite (one writer at a time)."""
 
     reminder_max_attempts: int = Field(default=8, ge=1, le=100)
     reminder_backoff_seconds: float = Field(default=30, ge=0)

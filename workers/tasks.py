@@ -68,6 +68,7 @@ def sweep() -> dict[str, int]:
         clock=_clock(),
         publish=publish,
         fan_out=fan_out,
+        processes=app.conf.worker_concurrency,  # set by `pathway worker`
     )
     return asdict(report)
 

@@ -83,8 +83,9 @@ def test_a_backlog_is_fired_by_two_worker_processes_and_each_reminder_sent_once(
 
 
 def test_a_full_first_batch_asks_for_more_firers_on_postgresql_only(db: Database) -> None:
-    """On PostgreSQL the sweep asks for PATHWAY_FIRE_PARALLEL - 1 more firers; SQLite has one
-    writer at a time, where a second firer would only wait for the first."""
+    """On PostgreSQL the sweep asks for PATHWAY_FIRE_PARALLEL - 1 more firers, within the
+    worker's processes less one; SQLite has one writer at a time, where a second firer would
+    only wait for the first."""
     case_ids = cases_due_soon(db, seconds=-1, count=4, ref="MRN-ONE")
     sim = simulation(db, sweep_batch=2, fire_parallel=3, webhook_url="http://127.0.0.1:9/unused")
     asked: list[int] = []
@@ -97,3 +98,5 @@ def test_a_full_first_batch_asks_for_more_firers_on_postgresql_only(db: Database
     )
     assert report.cases == len(case_ids)
     assert asked == ([] if db.kind == "sqlite" else [2])
+    # A worker of two processes keeps one to send: its sweep fires alone.
+    assert scheduler.firers(db.sessions, sim.settings, processes=2) == 1
