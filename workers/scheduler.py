@@ -131,7 +131,8 @@ def fire(
     """Fire due timers batch by batch until none are due or ``until`` (``time.time()``)
     has passed, publishing each batch's reminders once it is committed; leave out ``skip``
     and the cases this call failed (the next sweep retries them). After a full first batch,
-    ``fan_out`` is asked for ``extra`` more firers. Reaps nothing."""
+    ``fan_out`` is asked for ``extra`` more firers, unless ``until`` has passed meanwhile
+    (they would expire unread). Reaps nothing."""
     fired = published = 0
     skipped, failed = set(skip), set[str]()
     first = True
@@ -147,7 +148,7 @@ def fire(
         fired += len(batch.cases)
         failed.update(case_id for case_id, _ in batch.failed)
         full = len(batch.cases) + len(batch.failed) >= settings.sweep_batch
-        if first and full and fan_out is not None and extra > 0:
+        if first and full and fan_out is not None and extra > 0 and time.time() < until:
             fan_out(extra, until, sorted(skipped | failed))
         first = False
         published += publish_due(sessions=sessions, settings=settings, clock=clock, publish=publish)
