@@ -137,6 +137,8 @@ def _worker(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         print(f"  metrics (Prometheus, no sign-in): {address}")
     sys.stdout.flush()
+    # The pool's size, for the sweep to leave one process to send (see scheduler.firers).
+    app.conf.worker_concurrency = args.concurrency
     app.worker_main(
         [
             "worker",

@@ -3,7 +3,9 @@ time per worker process, and the beat entry that sweeps every ``PATHWAY_SWEEP_SE
 
 Sweeps and sends have a queue each, both consumed by every worker: a backlog of thousands of
 sends never holds a sweep back behind it. A sweep message older than the interval expires
-(a newer one is already queued), so sweeps don't pile up while the workers are busy."""
+(a newer one is already queued), so sweeps don't pile up while the workers are busy. The
+fire tasks a sweep publishes under a backlog share its queue and expire when its interval
+ends, so they don't pile up either."""
 
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ def create_celery(settings: WorkerSettings) -> Celery:
         "soft_time_limit": 0.9 * settings.reminder_send_timeout,
         "time_limit": settings.reminder_send_timeout,
     }
+    sweep_limits = {
+        "soft_time_limit": settings.sweep_seconds + 45,
+        "time_limit": settings.sweep_seconds + 60,
+    }
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -44,10 +50,8 @@ def create_celery(settings: WorkerSettings) -> Celery:
         task_annotations={
             "pathway.send_reminders": send_limits,
             "pathway.send_reminder": send_limits,  # messages queued before batched sends
-            "pathway.sweep": {
-                "soft_time_limit": settings.sweep_seconds + 45,
-                "time_limit": settings.sweep_seconds + 60,
-            },
+            "pathway.sweep": sweep_limits,
+            "pathway.fire": sweep_limits,
         },
         broker_transport_options={"visibility_timeout": 3600},
         broker_connection_retry_on_startup=True,
@@ -60,7 +64,10 @@ def create_celery(settings: WorkerSettings) -> Celery:
         task_default_queue=SEND_QUEUE,
         task_default_exchange=SEND_QUEUE,
         task_default_routing_key=SEND_QUEUE,
-        task_routes={"pathway.sweep": {"queue": SWEEP_QUEUE}},
+        task_routes={
+            "pathway.sweep": {"queue": SWEEP_QUEUE},
+            "pathway.fire": {"queue": SWEEP_QUEUE},
+        },
         beat_schedule={
             "sweep": {
                 "task": "pathway.sweep",

@@ -10,6 +10,7 @@ between transactions, never while a row is locked.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,9 +38,14 @@ WAIT_SHARE = 0.8
 database, before the worker's own (soft) limit at 90%."""
 
 
+FanOut = Callable[[int, float, Sequence[str]], None]
+"""Publishes ``count`` fire tasks that work until ``until`` (``time.time()`` seconds) and
+leave out the case ids given (those the sweep could not fire)."""
+
+
 @dataclass(frozen=True)
 class SweepReport:
-    """What one sweep did."""
+    """What one sweep (or one fire task: nothing reaped) did."""
 
     cases: int
     failed: int
@@ -53,47 +59,102 @@ def sweep(
     settings: WorkerSettings,
     clock: engine.Clock,
     publish: Publish,
+    fan_out: FanOut | None = None,
+    processes: int | None = None,
 ) -> SweepReport:
     """Reap stuck reminders, then fire due timers batch by batch, publishing each batch's
     reminders as soon as it is committed (a backlog starts going out after one batch, not
     after all of it). A sweep stops after one interval's worth of batches and the next one
-    carries on, so a backlog keeps about one worker process firing timers while the others
-    send what it raised."""
+    carries on. When its first batch is full (a backlog) and the database takes concurrent
+    writers, it asks ``fan_out`` for fire tasks that work beside it until its own interval
+    ends, so that a backlog is fired by ``firers`` worker processes at once while the others
+    send (``processes``: the worker's pool size, when known)."""
     started = time.monotonic()  # the work budget is real time, whatever the clock says
+    until = time.time() + settings.sweep_seconds
     with sessions.begin() as session:
         reaped = engine.reap_reminders(
             session,
             now=clock.now(),
             stale_after=timedelta(seconds=settings.reminder_claim_timeout),
         )
+    extra = firers(sessions, settings, processes) - 1
+    report = fire(
+        sessions=sessions,
+        settings=settings,
+        clock=clock,
+        publish=publish,
+        until=until,
+        fan_out=fan_out if extra > 0 else None,
+        extra=extra,
+    )
+    metrics.sweep_took(time.monotonic() - started)  # metrics: sweep duration
+    if report.cases or reaped or report.published or report.failed:
+        log.info(
+            "sweep (process %d): %d cases advanced, %d failed, %d reminders reaped, %d published",
+            os.getpid(),
+            report.cases,
+            report.failed,
+            reaped,
+            report.published,
+        )
+    return SweepReport(
+        cases=report.cases, failed=report.failed, reaped=reaped, published=report.published
+    )
+
+
+def firers(
+    sessions: sessionmaker[Session], settings: WorkerSettings, processes: int | None = None
+) -> int:
+    """How many worker processes may fire a backlog at once: ``PATHWAY_FIRE_PARALLEL`` on
+    PostgreSQL (``SKIP LOCKED`` splits the due cases between them), but at most one fewer
+    than the worker's ``processes`` (one is left to send); one on SQLite."""
+    with sessions() as session:
+        dialect = session.get_bind().dialect.name
+    if dialect != "postgresql":
+        return 1
+    if processes is None:
+        return settings.fire_parallel
+    return max(1, min(settings.fire_parallel, processes - 1))
+
+
+def fire(
+    *,
+    sessions: sessionmaker[Session],
+    settings: WorkerSettings,
+    clock: engine.Clock,
+    publish: Publish,
+    until: float,
+    skip: Sequence[str] = (),
+    fan_out: FanOut | None = None,
+    extra: int = 0,
+) -> SweepReport:
+    """Fire due timers batch by batch until none are due or ``until`` (``time.time()``)
+    has passed, publishing each batch's reminders once it is committed; leave out ``skip``
+    and the cases this call failed (the next sweep retries them). After a full first batch,
+    ``fan_out`` is asked for ``extra`` more firers, unless ``until`` has passed meanwhile
+    (they would expire unread). Reaps nothing."""
     fired = published = 0
-    failed: set[str] = set()  # retried by the next sweep, not again by this one
+    skipped, failed = set(skip), set[str]()
+    first = True
     while True:
         with sessions.begin() as session:
-            report = engine.fire_due(
+            batch = engine.fire_due(
                 session,
                 now=clock.now(),
                 limit=settings.sweep_batch,
-                skip=failed,
+                skip=skipped | failed,
                 zone=engine.clinic_zone(clock),
             )
-        fired += len(report.cases)
-        failed.update(case_id for case_id, _ in report.failed)
+        fired += len(batch.cases)
+        failed.update(case_id for case_id, _ in batch.failed)
+        full = len(batch.cases) + len(batch.failed) >= settings.sweep_batch
+        if first and full and fan_out is not None and extra > 0 and time.time() < until:
+            fan_out(extra, until, sorted(skipped | failed))
+        first = False
         published += publish_due(sessions=sessions, settings=settings, clock=clock, publish=publish)
-        if len(report.cases) + len(report.failed) < settings.sweep_batch:
+        if not full or time.time() >= until:
             break
-        if time.monotonic() - started >= settings.sweep_seconds:
-            break
-    metrics.sweep_took(time.monotonic() - started)  # metrics: sweep duration
-    if fired or reaped or published or failed:
-        log.info(
-            "sweep: %d cases advanced, %d failed, %d reminders reaped, %d published",
-            fired,
-            len(failed),
-            reaped,
-            published,
-        )
-    return SweepReport(cases=fired, failed=len(failed), reaped=reaped, published=published)
+    return SweepReport(cases=fired, failed=len(failed), reaped=0, published=published)
 
 
 def publish_due(

@@ -19,6 +19,11 @@ class WorkerSettings(EngineSettings):
     """How often the beat sweeps: fire due timers, publish due reminders, reap stuck ones."""
 
     sweep_batch: int = Field(default=200, ge=1, le=10_000)
+    fire_parallel: int = Field(default=2, ge=1, le=64)
+    """Worker processes that fire a backlog of due timers at once, the sweep's included: at
+    most the worker's ``--concurrency`` less one (a process is left to send), and one on
+    SQLite (one writer at a time)."""
+
     reminder_max_attempts: int = Field(default=8, ge=1, le=100)
     reminder_backoff_seconds: float = Field(default=30, ge=0)
     """First retry wait; it doubles with each attempt (at most an hour)."""

@@ -7,9 +7,11 @@ settings and the system clock.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +21,8 @@ import engine
 from . import scheduler
 from .app import app
 from .settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache
@@ -45,12 +49,50 @@ def publish(reminder_ids: Sequence[int]) -> None:
             send_reminders.apply_async((batch,), producer=producer)
 
 
+def fan_out(count: int, until: float, skip: Sequence[str]) -> None:
+    """Publish ``count`` fire tasks working until ``until``; a message still queued then
+    expires instead of firing late beside the next sweep's own."""
+    expires = datetime.fromtimestamp(until, UTC)
+    with app.producer_or_acquire() as producer:
+        for _ in range(count):
+            fire.apply_async((until, list(skip)), expires=expires, producer=producer)
+
+
 @app.task(name="pathway.sweep", ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Sweep once: reap stuck reminders, fire due timers, publish the reminders raised."""
+    """Sweep once: reap stuck reminders, fire due timers (with more processes under a
+    backlog), publish the reminders raised."""
     report = scheduler.sweep(
-        sessions=sessions(), settings=get_settings(), clock=_clock(), publish=publish
+        sessions=sessions(),
+        settings=get_settings(),
+        clock=_clock(),
+        publish=publish,
+        fan_out=fan_out,
+        processes=app.conf.worker_concurrency,  # set by `pathway worker`
     )
+    return asdict(report)
+
+
+@app.task(name="pathway.fire", ignore_result=True)
+def fire(until: float, skip: list[str]) -> dict[str, int]:
+    """Fire due timers beside a sweep until ``until`` (or none are due), leaving out the
+    cases in ``skip``; publish the reminders raised."""
+    report = scheduler.fire(
+        sessions=sessions(),
+        settings=get_settings(),
+        clock=_clock(),
+        publish=publish,
+        until=until,
+        skip=skip,
+    )
+    if report.cases or report.failed or report.published:
+        log.info(
+            "fire (process %d): %d cases advanced, %d failed, %d published",
+            os.getpid(),
+            report.cases,
+            report.failed,
+            report.published,
+        )
     return asdict(report)
 
 
