@@ -8,16 +8,19 @@ timers take seconds rather than minutes; elsewhere rows are copied in batches fr
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import String
 
+import engine
 from engine.store import case_task_roles, case_tasks, case_timers, cases
+from tests.data import GOOD_PLAN, NO_RED_FLAGS
 
 # In this order: a ready task's roles refer to its row in case_tasks.
 CHILD_TABLES = (case_timers, case_tasks, case_task_roles)
@@ -131,3 +134,59 @@ def _copy_from_python(
 
 
 __all__ = ["clone_case"]
+
+
+# -- the timer benchmarks' databases ----------------------------------------------------------------------------
+def fresh_database(admin_url: str, name: str) -> Engine:
+    admin = engine.make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    db = engine.make_engine(admin_url.rsplit("/", 1)[0] + f"/{name}")
+    engine.upgrade(db)
+    return db
+
+
+def source_case(db: Engine, *, care_starts: datetime, ref: str) -> str:
+    """A disabling-pain case whose conservative care started at ``care_starts``: its 2-week
+    referral deadline (with the ``referral_due_2_weeks`` reminder) falls 14 days later."""
+    clock = engine.SimulatedClock(care_starts)
+    onset = (care_starts - timedelta(days=5)).date().isoformat()
+    sessions = engine.session_factory(db)
+    with sessions.begin() as session:
+        engine.deploy_bundled(session, now=care_starts)
+        view = engine.start_case(
+            session,
+            pathway="lumbar_radiculopathy",
+            clock=clock,
+            actor="coordinator:bench",
+            patient_ref=ref,
+            first_step_data={
+                "side": "left",
+                "symptom_onset": onset,
+                "leg_pain_nrs": 7,
+                "disabling_pain": True,
+                "age": 44,
+            },
+        )
+        for step, data in (("red_flag_screen", NO_RED_FLAGS), ("conservative_plan", GOOD_PLAN)):
+            view = engine.complete_task(
+                session, case_id=view.id, step=step, data=data, clock=clock, actor="bench"
+            )
+    return view.id
+
+
+def analyze(db: Engine) -> None:
+    with db.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+
+
+def progress(label: str, total: int) -> Callable[[int], None]:
+    started = time.perf_counter()
+
+    def report(done: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        print(f"  {label}: {done:,}/{total:,} ({rate:,.0f}/s)", flush=True)
+
+    return report

@@ -26,15 +26,11 @@ database ``--broker-db`` (emptied first); nothing else is touched.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,213 +40,12 @@ import redis
 from sqlalchemy import Engine, func, insert, select, text
 
 import engine
-from bench.seeding import clone_case
+from bench.delivery_rig import JWT, Processes, cpu_busy_seconds, percentile
+from bench.seeding import analyze, clone_case, fresh_database, progress, source_case
 from engine.store import case_timers, cases, reminders
-from tests.data import GOOD_PLAN, NO_RED_FLAGS
 
-SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldC0wMTIz"
-JWT = "bench-jwt-secret-that-is-long-enough-0123456789"
 TWO_WEEKS = timedelta(days=14)
 ROOT = Path(__file__).resolve().parent.parent
-
-
-# -- the webhook receiver (a process of its own) ---------------------------------------------
-def run_receiver(port: int, out: Path) -> None:
-    """A minimal keep-alive HTTP/1.1 server that answers 204 and writes one line per request:
-    arrival time, webhook-id, the payload's due time."""
-    lines: list[str] = []
-    sink = out.open("a", buffering=1 << 16)
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                headers = {}
-                for line in head.decode("latin-1").split("\r\n")[1:]:
-                    if ":" in line:
-                        name, value = line.split(":", 1)
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                arrived = time.time()
-                due = json.loads(body).get("due_at", "")
-                lines.append(f"{arrived:.6f} {headers.get('webhook-id', '-')} {due}\n")
-                writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    async def flush() -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            if lines:
-                sink.writelines(lines)
-                lines.clear()
-                sink.flush()
-
-    async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        flusher = asyncio.create_task(flush())
-        async with server:
-            await stop.wait()
-        flusher.cancel()
-        sink.writelines(lines)
-        sink.close()
-
-    asyncio.run(main())
-
-
-# -- databases ----------------------------------------------------------------------------
-def fresh_database(admin_url: str, name: str) -> Engine:
-    admin = engine.make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    db = engine.make_engine(admin_url.rsplit("/", 1)[0] + f"/{name}")
-    engine.upgrade(db)
-    return db
-
-
-def source_case(db: Engine, *, care_starts: datetime, ref: str) -> str:
-    """A disabling-pain case whose conservative care started at ``care_starts``: its 2-week
-    referral deadline (with the ``referral_due_2_weeks`` reminder) falls 14 days later."""
-    clock = engine.SimulatedClock(care_starts)
-    onset = (care_starts - timedelta(days=5)).date().isoformat()
-    sessions = engine.session_factory(db)
-    with sessions.begin() as session:
-        engine.deploy_bundled(session, now=care_starts)
-        view = engine.start_case(
-            session,
-            pathway="lumbar_radiculopathy",
-            clock=clock,
-            actor="coordinator:bench",
-            patient_ref=ref,
-            first_step_data={
-                "side": "left",
-                "symptom_onset": onset,
-                "leg_pain_nrs": 7,
-                "disabling_pain": True,
-                "age": 44,
-            },
-        )
-        for step, data in (("red_flag_screen", NO_RED_FLAGS), ("conservative_plan", GOOD_PLAN)):
-            view = engine.complete_task(
-                session, case_id=view.id, step=step, data=data, clock=clock, actor="bench"
-            )
-    return view.id
-
-
-def analyze(db: Engine) -> None:
-    with db.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
-
-
-def _progress(label: str, total: int) -> Callable[[int], None]:
-    started = time.perf_counter()
-
-    def report(done: int) -> None:
-        rate = done / max(time.perf_counter() - started, 1e-9)
-        print(f"  {label}: {done:,}/{total:,} ({rate:,.0f}/s)", flush=True)
-
-    return report
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def cpu_busy_seconds() -> float:
-    """Machine-wide CPU time spent busy so far (all cores, all processes), from /proc/stat."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
-
-
-class Processes:
-    """The webhook receiver, a `pathway worker` and a `pathway beat` on the benchmark's
-    database, for the length of a ``with`` block; then what arrived."""
-
-    def __init__(self, args: argparse.Namespace, url: str) -> None:
-        self.args = args
-        self.url = url
-        self.work = Path(args.workdir)
-        self.arrivals = self.work / "arrivals.txt"
-        self.started: list[subprocess.Popen[bytes]] = []
-
-    def __enter__(self) -> Processes:
-        args = self.args
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.arrivals.unlink(missing_ok=True)
-        port = free_port()
-        broker = f"redis://127.0.0.1:6379/{args.broker_db}"
-        redis.Redis.from_url(broker).flushdb()
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "PATHWAY_DATABASE_URL": self.url,
-            "PATHWAY_DATA_DIR": str(self.work),
-            "PATHWAY_JWT_SECRET": JWT,
-            "PATHWAY_BROKER_URL": broker,
-            "PATHWAY_SWEEP_SECONDS": str(args.sweep_seconds),
-            "PATHWAY_WEBHOOK_URL": f"http://127.0.0.1:{port}/hooks/pathway",
-            "PATHWAY_WEBHOOK_SECRET": SECRET,
-            "PATHWAY_LOG_LEVEL": "WARNING",
-        }
-        logs = (self.work / "processes.log").open("ab")
-        commands = [
-            [sys.executable, __file__, "--receiver", str(port), str(self.arrivals)],
-            [sys.executable, "-m", "cli.main", "worker", "--concurrency", str(args.concurrency)],
-            [sys.executable, "-m", "cli.main", "beat"],
-        ]
-        for command in commands:
-            self.started.append(
-                subprocess.Popen(
-                    command,
-                    env=env,
-                    stdout=logs,
-                    stderr=subprocess.STDOUT,
-                    cwd=ROOT,
-                    start_new_session=True,  # the worker's pool children go with it
-                )
-            )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for process in self.started:
-            process.send_signal(signal.SIGTERM)
-        for process in self.started:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-
-    def delivered(self) -> int:
-        """Requests received so far (duplicates included)."""
-        return sum(1 for _ in self.arrivals.open()) if self.arrivals.exists() else 0
-
-    def lateness(self) -> tuple[list[float], int]:
-        """Each reminder's first arrival minus its due time, and how many arrived again."""
-        rows = [line.split() for line in self.arrivals.read_text().splitlines() if line.strip()]
-        first_by_id: dict[str, float] = {}
-        lateness = []
-        for arrived, webhook_id, due in rows:
-            if webhook_id in first_by_id:
-                continue
-            first_by_id[webhook_id] = float(arrived)
-            lateness.append(float(arrived) - datetime.fromisoformat(due).timestamp())
-        return lateness, len(rows) - len(first_by_id)
 
 
 # -- part 1: delivery ---------------------------------------------------------------------
@@ -266,7 +61,7 @@ def bench_delivery(args: argparse.Namespace) -> None:
         waiting_source,
         args.waiting - args.due - 1,
         ref_prefix="BENCH-WAIT-",
-        progress=_progress("waiting cases", args.waiting - args.due - 1),
+        progress=progress("waiting cases", args.waiting - args.due - 1),
     )
     # The due cases last: their deadline is a fixed moment a little after seeding ends.
     due_at = datetime.now(UTC) + timedelta(seconds=args.lead)
@@ -276,7 +71,7 @@ def bench_delivery(args: argparse.Namespace) -> None:
         due_source,
         args.due - 1,
         ref_prefix="BENCH-DUE-",
-        progress=_progress("due cases", args.due - 1),
+        progress=progress("due cases", args.due - 1),
     )
     due_ids.append(due_source)
     analyze(db)
@@ -398,7 +193,7 @@ def bench_trickle(args: argparse.Namespace) -> None:
     db = fresh_database(args.pg, "pathway_trickle_bench")
     url = db.url.render_as_string(hide_password=False)
     first_due = datetime.now(UTC) + timedelta(seconds=args.trickle_lead)
-    report = _progress("cases, each with its own due time", count)
+    report = progress("cases, each with its own due time", count)
     for index in range(count):
         due_at = first_due + timedelta(seconds=index * args.trickle_every)
         source_case(db, care_starts=due_at - TWO_WEEKS, ref=f"TRICKLE-{index:05d}")
@@ -456,7 +251,7 @@ def _sweep_database(args: argparse.Namespace, timers: int) -> Engine:
         waiting,
         timers // per_case - 1,
         ref_prefix="BENCH-WAIT-",
-        progress=_progress(f"cases with {per_case} timers each", timers // per_case - 1),
+        progress=progress(f"cases with {per_case} timers each", timers // per_case - 1),
     )
     due = source_case(db, care_starts=now - TWO_WEEKS - timedelta(minutes=1), ref="SEED-DUE")
     clone_case(db, due, args.batch, ref_prefix="BENCH-DUE-")  # one more: the warm-up
@@ -545,9 +340,6 @@ def bench_sweep(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--receiver":
-        run_receiver(int(sys.argv[2]), Path(sys.argv[3]))
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--waiting", type=int, default=100_000, help="cases in all")
