@@ -182,6 +182,16 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI's answer to a JSON body that is not UTF-8: refused as any other body that
+        # is not JSON is (422, as the routes document), not as a bare 400.
+        return problem(
+            request,
+            status=422,
+            slug="invalid-request",
+            title="The request was refused",
+            **_capped([{"field": "body", "message": "is not JSON in UTF-8"}]),
+        )
     titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
     detail, headers = str(exc.detail), getattr(exc, "headers", None)
     if exc.status_code == 413:  # a body without Content-Length that grew past the limit

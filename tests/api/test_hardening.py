@@ -123,6 +123,19 @@ def test_a_lone_surrogate_in_a_body_is_422_not_a_server_error(api: Server) -> No
     assert "patient_ref" in _field_errors(response)
 
 
+@pytest.mark.parametrize(
+    "body", [b"\x81\x9d^\xf2\x90=\x8a", b'{"text": "unfinished'], ids=["not UTF-8", "not JSON"]
+)
+def test_a_body_that_is_not_json_is_422_on_every_route_that_takes_one(
+    api: Server, body: bytes
+) -> None:
+    with api.client("ana", "coordinator") as ana:
+        case_id = start(ana, "SYN-BODY-0001")["id"]
+        for path in ("/cases", f"/cases/{case_id}/notes"):
+            response = ana.post(path, content=body, headers={"Content-Type": "application/json"})
+            assert set(_field_errors(response)) == {"body"}, path
+
+
 def _token(**claims: Any) -> str:
     now = int(time.time())
     return jwt.encode(
