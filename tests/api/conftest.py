@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -197,10 +198,12 @@ def api(api_server: Server) -> Iterator[Server]:
 
 
 def intake(**overrides: Any) -> dict[str, Any]:
-    """Intake data for a synthetic patient (the patient_ref comes from the case)."""
+    """Intake data for a synthetic patient (the patient_ref comes from the case), whose
+    symptoms began 32 days ago: the server runs on the real clock, so a fixed date would
+    one day put the 3-month referral limit in the past."""
     data: dict[str, Any] = {
         "side": "left",
-        "symptom_onset": "2026-11-01",
+        "symptom_onset": (date.today() - timedelta(days=32)).isoformat(),
         "leg_pain_nrs": 6,
         "disabling_pain": False,
         "age": 44,

@@ -55,6 +55,11 @@ def debug_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ser
     stop_server(server)
 
 
+def in_weeks(weeks: int) -> str:
+    """A due time ahead of the server's real clock."""
+    return (datetime.now(UTC) + timedelta(weeks=weeks)).replace(microsecond=0).isoformat()
+
+
 def _ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body: dict[str, Any] = response.json()
@@ -166,7 +171,7 @@ def run_a_case(api: Server) -> None:
         case = _ok(
             ana.post(
                 f"/cases/{case_id}/deadlines/{kind}/reschedule",
-                json={"due_at": "2027-02-01T09:00:00+00:00", "reason": RESCHEDULE_REASON},
+                json={"due_at": in_weeks(7), "reason": RESCHEDULE_REASON},
                 headers=_etag(case),
             )
         )
