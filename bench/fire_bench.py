@@ -39,19 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import Engine, event, func, select, text
 
 import engine
-from bench.seeding import clone_case
+from bench.seeding import analyze, clone_case, fresh_database, source_case
 from engine.store import case_timers
-from tests.data import GOOD_PLAN, NO_RED_FLAGS
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LATER = START + timedelta(days=365)  # the completed cases' own start: none of theirs is due
-INTAKE = {
-    "side": "left",
-    "symptom_onset": "2025-12-29",
-    "leg_pain_nrs": 7,
-    "disabling_pain": True,
-    "age": 44,
-}
 REFERRAL = {"referral_date": "2026-01-07", "specialty": "spine surgery"}
 FIRE_AT = {"2w": START + timedelta(days=14, hours=1), "6w": START + timedelta(days=42, hours=1)}
 TICK = os.sysconf("SC_CLK_TCK")
@@ -59,53 +51,27 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def _database(url: str) -> Engine:
     if url.startswith("postgresql"):
-        admin = engine.make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text('DROP DATABASE IF EXISTS "pathway_fire_bench" WITH (FORCE)'))
-            conn.execute(text('CREATE DATABASE "pathway_fire_bench"'))
-        admin.dispose()
-        url = url.rsplit("/", 1)[0] + "/pathway_fire_bench"
-    elif url.startswith("sqlite:///"):
+        return fresh_database(url, "pathway_fire_bench")
+    if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
     db = engine.make_engine(url)
     engine.upgrade(db)
     return db
 
 
-def _conservative_case(sessions: Any, *, start: datetime, ref: str) -> str:
-    """A disabling-pain case in conservative care: referral ready, three timers waiting."""
-    clock = engine.SimulatedClock(start)
-    with sessions.begin() as session:
-        engine.deploy_bundled(session, now=START)
-        view = engine.start_case(
-            session,
-            pathway="lumbar_radiculopathy",
-            clock=clock,
-            actor="coordinator:bench",
-            patient_ref=ref,
-            first_step_data=INTAKE,
-        )
-        for step, data in (("red_flag_screen", NO_RED_FLAGS), ("conservative_plan", GOOD_PLAN)):
-            engine.complete_task(
-                session, case_id=view.id, step=step, data=data, clock=clock, actor="bench"
-            )
-    return view.id
-
-
 def seed(db: Engine, *, cases: int, timer: str) -> tuple[list[str], datetime]:
     """Copies of a case due to fire (returned: fire_due picks them itself) and copies of a
     case to complete (returned); the time at which the first ones are due."""
     sessions = engine.session_factory(db)
-    due = _conservative_case(sessions, start=START, ref="SEED-FIRE")
+    due = source_case(db, care_starts=START, ref="SEED-FIRE")
     if timer == "6w":  # the 2-week timer fires first: the copies wait at the 6-week one
         with sessions.begin() as session:
             assert engine.fire_due(session, now=FIRE_AT["2w"]).cases == [due]
     clone_case(db, due, cases - 1, ref_prefix="FIRE-")
-    ready = _conservative_case(sessions, start=LATER, ref="SEED-DONE")
+    ready = source_case(db, care_starts=LATER, ref="SEED-DONE")
     to_complete = [ready, *clone_case(db, ready, cases - 1, ref_prefix="DONE-")]
     if db.dialect.name == "postgresql":
-        with db.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+        analyze(db)
     with db.connect() as conn:
         waiting = conn.scalar(
             select(func.count(func.distinct(case_timers.c.case_id))).where(
